@@ -1,0 +1,1 @@
+"""The Qt desktop app: live sources, spike rasters and fused predictions."""

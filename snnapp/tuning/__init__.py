@@ -1,0 +1,1 @@
+"""Hyper-parameter search (grid, random, Bayesian) over the core's training function."""
