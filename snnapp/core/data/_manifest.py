@@ -163,7 +163,7 @@ def _mnist_status(data_dir: Path) -> DatasetStatus:
         if problem is not None:
             problems.append(problem)
     if missing:
-        detail = "missing: " + ", ".join(f"{n}[.gz]" for n in missing)
+        detail = f"missing in {folder}: " + ", ".join(f"{n}[.gz]" for n in missing)
         return DatasetStatus("mnist", folder, False, False, detail, tuple(found))
     if problems:
         return DatasetStatus("mnist", folder, True, False, "; ".join(problems), tuple(found))
