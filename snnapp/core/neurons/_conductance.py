@@ -42,7 +42,8 @@ class CondLIFParameters:
     the network step (``dt = 1``). E_e = 4 lies well above threshold so excitation can fire
     the neuron; E_i = -1 lies below rest so inhibition hyperpolarises it (and shunts: it
     shortens the membrane time constant too). tau_v = 2 steps gives a per-step decay of
-    exp(-1/2) ~ 0.61 at rest. One step of refractoriness limits the rate to 1/2 per step.
+    exp(-1/2) ~ 0.61 at rest. The refractory period caps the rate at one spike per t_ref
+    (timing is exact, so with t_ref = dt a strongly driven neuron fires in most steps).
     """
 
     tau_v: float = 2.0
@@ -84,9 +85,10 @@ def cond_lif_step(
     v, ref = state
     g_tot = 1.0 + g_e + g_i
     v_inf = (p.E_r + g_e * p.E_e + g_i * p.E_i) / g_tot
-    # Time of this step outside the refractory period; V is held (no change) during the rest.
+    # Time of this step outside the refractory period; V is held during the rest. Written as an
+    # increment so that ``free == 0`` leaves V bit-for-bit unchanged (1 - exp(0) == 0).
     free = (p.dt - ref).clamp(0.0, p.dt)
-    v_new = v_inf + (v - v_inf) * torch.exp(-free * g_tot / p.tau_v)
+    v_new = v + (v_inf - v) * (1.0 - torch.exp(-free * g_tot / p.tau_v))
     s = spike(v_new - p.V_th, p.slope, p.surrogate)
     s_d = s.detach()
 
