@@ -18,9 +18,10 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Callable
+from email.message import Message
 from http.client import HTTPException
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 from urllib.parse import urlsplit
 
 from snnapp.core.data._manifest import (
@@ -75,7 +76,15 @@ def _check_url(url: str) -> None:
 
 
 class _SafeRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         try:
             _check_url(newurl)
         except _TransferError as exc:
@@ -122,7 +131,9 @@ def _fetch(url: str, part: Path, label: str, progress: ProgressCallback | None, 
         raise _TransferError(f"{url}: connection closed after {done} of {total} bytes")
 
 
-def _download_mnist(data_dir: Path, mirrors: tuple[str, ...], progress, timeout: float) -> list[Path]:
+def _download_mnist(
+    data_dir: Path, mirrors: tuple[str, ...], progress: ProgressCallback | None, timeout: float
+) -> list[Path]:
     folder = mnist_dir(data_dir)
     _mkdir(folder)
     result: list[Path] = []
@@ -185,8 +196,10 @@ def _extract_recordings(archive: Path, dest: Path, url: str) -> None:
                     shutil.copyfileobj(src, out, _CHUNK)
     except FileExistsError as exc:
         raise DataError(f"{url}: archive holds the same recording twice ({exc.filename}); rejected") from exc
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise DataError(f"{url}: downloaded archive is damaged ({exc})") from exc
+    except OSError as exc:
+        raise DataError(f"cannot extract the archive from {url} into {dest.parent} ({exc})") from exc
 
 
 def _swap_in(new: Path, final: Path) -> None:
@@ -203,7 +216,7 @@ def _swap_in(new: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
-def _download_fsdd(data_dir: Path, url: str, progress, timeout: float) -> list[Path]:
+def _download_fsdd(data_dir: Path, url: str, progress: ProgressCallback | None, timeout: float) -> list[Path]:
     recordings = fsdd_recordings_dir(data_dir)
     if recordings.is_dir() and fsdd_problem(recordings) is None:
         return [recordings]
