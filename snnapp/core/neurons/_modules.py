@@ -116,7 +116,9 @@ def make_neuron(kind: NeuronKind, **params: Any) -> nn.Module:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - fields)
     if unknown:
-        raise ConfigError(f"unknown {kind!r} neuron parameters {unknown}; expected {sorted(fields)}")
+        raise ConfigError(
+            f"unknown {kind!r} neuron parameters {unknown}; expected {sorted(fields)}"
+        )
     try:
         if kind == "lif":
             return LIF(LIFParameters(**params), **module_args)

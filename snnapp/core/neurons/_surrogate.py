@@ -76,7 +76,7 @@ def surrogate_enabled() -> bool:
 
 @contextmanager
 def no_surrogate() -> Iterator[None]:
-    """Within this block every ``spike`` is the plain comparison: use it for export and inference."""
+    """Within this block every ``spike`` is the plain comparison: for export and inference."""
     global _SURROGATE_ENABLED
     previous = _SURROGATE_ENABLED
     _SURROGATE_ENABLED = False

@@ -87,12 +87,12 @@ def test_subthreshold_trajectory_matches_ode_at_every_step(dtype: torch.dtype, t
 def test_piecewise_constant_conductances_are_integrated_exactly() -> None:
     rng = np.random.default_rng(0)
     p = CondLIFParameters()  # dt = 1: a coarse step, where Euler would be far off
-    v, ref, v_ode = torch.tensor([0.3], dtype=torch.float64), torch.zeros(1, dtype=torch.float64), 0.3
+    f64 = torch.float64
+    v, ref, v_ode = torch.tensor([0.3], dtype=f64), torch.zeros(1, dtype=f64), 0.3
     for _ in range(30):
         g_e, g_i = rng.uniform(0, 0.3), rng.uniform(0, 2.0)  # V_inf < V_th throughout
-        _, (v, ref) = cond_lif_step(
-            torch.tensor([g_e], dtype=torch.float64), torch.tensor([g_i], dtype=torch.float64), (v, ref), p
-        )
+        ge, gi = torch.tensor([g_e], dtype=f64), torch.tensor([g_i], dtype=f64)
+        _, (v, ref) = cond_lif_step(ge, gi, (v, ref), p)
         sol = solve_ivp(_rhs(g_e, g_i, p), (0, p.dt), [v_ode], rtol=1e-11, atol=1e-12)
         v_ode = float(sol.y[0, -1])
         assert v.item() == pytest.approx(v_ode, abs=1e-9)
