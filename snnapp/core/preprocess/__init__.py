@@ -1,0 +1,31 @@
+"""Preprocessing: the one audio path and the one image path of the project, and augmentation.
+
+``audio_features`` turns a WAV (or samples) into MFCC frames; ``image_features`` turns a picture
+(file or array) into a 28x28 MNIST-style image. Training, evaluation, ``predict``, the app and
+the edge runtime all call these two, with the parameters saved in the model's config.
+"""
+
+from snnapp.core.preprocess._audio import (
+    AudioConfig,
+    audio_features,
+    load_wav,
+    mfcc_frames,
+    to_mono,
+    trim_silence,
+)
+from snnapp.core.preprocess._augment import augment_waveform
+from snnapp.core.preprocess._image import ImageConfig, image_features, load_image, to_mnist
+
+__all__ = [
+    "AudioConfig",
+    "load_wav",
+    "to_mono",
+    "trim_silence",
+    "mfcc_frames",
+    "audio_features",
+    "ImageConfig",
+    "load_image",
+    "to_mnist",
+    "image_features",
+    "augment_waveform",
+]
