@@ -1,0 +1,79 @@
+"""The network's architecture as plain data, saved in every model's ``config.json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from snnapp.core.errors import ConfigError
+
+Mode = Literal["image", "audio", "multimodal"]
+MODES: tuple[str, ...] = ("image", "audio", "multimodal")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Sizes, time steps and neuron model of the two-branch network.
+
+    ``image_channels`` are the two convolutions' output channels (kernel ``image_kernel``, each
+    followed by 2x2 max pooling); ``image_hidden`` the fully connected layer after them.
+    ``audio_hidden`` are the audio branch's fully connected layers. Both branches end in spiking
+    hidden layers that feed the 10 output neurons through one linear fusion.
+    """
+
+    mode: Mode = "image"
+    num_steps: int = 8
+    image_in_channels: int = 1
+    image_channels: tuple[int, int] = (16, 32)
+    image_kernel: int = 5
+    image_hidden: int = 128
+    audio_in_features: int = 80
+    audio_hidden: tuple[int, ...] = (256, 256)
+    neuron: Literal["lif", "cond"] = "lif"
+    beta: float = 0.9
+    threshold: float = 1.0
+    reset: Literal["subtract", "zero"] = "subtract"
+    learn_beta: bool = False
+    batchnorm: bool = True
+    dropout: float = 0.1
+    #: Extra parameters of the conductance neuron (``CondLIFParameters`` field names).
+    cond_params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.neuron not in ("lif", "cond"):
+            raise ConfigError(f"unknown neuron {self.neuron!r}; choose lif or cond")
+        if self.num_steps < 1:
+            raise ConfigError(f"num_steps must be at least 1, got {self.num_steps}")
+        if not 0.0 <= self.beta <= 1.0:
+            raise ConfigError(f"beta must lie in [0, 1], got {self.beta}")
+        if self.threshold <= 0:
+            raise ConfigError(f"threshold must be positive, got {self.threshold}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
+        object.__setattr__(self, "image_channels", tuple(int(c) for c in self.image_channels))
+        object.__setattr__(self, "audio_hidden", tuple(int(c) for c in self.audio_hidden))
+        if len(self.image_channels) != 2 or not self.audio_hidden:
+            raise ConfigError("image_channels needs two values and audio_hidden at least one")
+
+    @property
+    def uses_image(self) -> bool:
+        return self.mode in ("image", "multimodal")
+
+    @property
+    def uses_audio(self) -> bool:
+        return self.mode in ("audio", "multimodal")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["image_channels"] = list(self.image_channels)
+        d["audio_hidden"] = list(self.audio_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetworkConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown network settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
