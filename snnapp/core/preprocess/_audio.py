@@ -127,8 +127,13 @@ def audio_features(source: str | Path | np.ndarray, cfg: AudioConfig, rate: int 
     if isinstance(source, (str, Path)):
         data, rate = load_wav(source)
     else:
-        if rate is None:
-            raise InputError("audio samples given without their sample rate")
-        data = source
+        data = np.asarray(source)
+        if rate is None or not MIN_RATE <= int(rate) <= MAX_RATE:
+            raise InputError(f"audio samples need a sample rate in {MIN_RATE}-{MAX_RATE} Hz, got {rate}")
+        if data.ndim not in (1, 2) or data.size == 0:
+            raise InputError(f"audio samples must be a non-empty [samples] or [samples, channels] array, got shape {data.shape}")
+        if data.shape[0] > MAX_SECONDS * int(rate):
+            raise InputError(f"{data.shape[0] / int(rate):.0f} s of audio; at most {MAX_SECONDS:.0f} s is accepted")
+        data = np.clip(np.nan_to_num(data.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0), -1e4, 1e4)
     x = to_mono(data, int(rate), cfg.sample_rate)
     return mfcc_frames(trim_silence(x, cfg), cfg)

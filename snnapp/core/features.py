@@ -1,0 +1,86 @@
+"""MFCC features of many recordings, computed in parallel and cached on disk.
+
+The cache key covers the audio parameters, the augmentation settings and each file's name, size
+and modification time, so a change to any of them recomputes, and nothing stale is ever reused.
+Cache files are written atomically: an interrupted run leaves no half-written file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from snnapp.core.preprocess import AudioConfig, audio_features, augment_waveform, load_wav, to_mono
+
+
+def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"audio": cfg.to_dict(), "copies": copies, "seed": seed, "v": 1}, sort_keys=True).encode())
+    for p in paths:
+        st = p.stat()
+        h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _one(args: tuple[str, dict, int, int]) -> np.ndarray:
+    """Features of one file: the clean version first, then ``copies`` augmented ones."""
+    path, cfg_dict, copies, seed = args
+    cfg = AudioConfig.from_dict(cfg_dict)
+    out = [audio_features(path, cfg)]
+    if copies:
+        data, rate = load_wav(path)
+        x = to_mono(data, rate, cfg.sample_rate)
+        # Seeded per file (by name, not position), so adding files does not change the others.
+        name_seed = int.from_bytes(hashlib.sha256(Path(path).name.encode()).digest()[:4], "little")
+        rng = np.random.default_rng([seed, name_seed])
+        for _ in range(copies):
+            y = augment_waveform(x, cfg.sample_rate, rng)
+            out.append(audio_features(y, cfg, rate=cfg.sample_rate))
+    return np.stack(out)
+
+
+def compute_features(
+    paths: list[Path], cfg: AudioConfig, *, copies: int = 0, seed: int = 0,
+    cache_dir: Path | None = None, workers: int | None = None,
+) -> np.ndarray:
+    """``[len(paths), 1 + copies, n_frames, n_mfcc]`` float32 features, from the cache if present.
+
+    Index 0 along the second axis is the clean recording; 1..copies are augmented versions
+    (noise, gain, speed, pitch, reverberation, time shift) for training.
+    """
+    paths = [Path(p) for p in paths]
+    target = None
+    if cache_dir is not None:
+        target = Path(cache_dir) / "features" / f"mfcc-{_key(paths, cfg, copies, seed)}.npy"
+        if target.exists():
+            try:
+                arr = np.load(target, allow_pickle=False)
+                if arr.shape[:2] == (len(paths), 1 + copies):
+                    return arr
+            except (OSError, ValueError):
+                pass  # a damaged cache file is recomputed and replaced
+    jobs = [(str(p), cfg.to_dict(), copies, seed) for p in paths]
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 50:
+        with ProcessPoolExecutor(workers) as pool:
+            feats = list(pool.map(_one, jobs, chunksize=32))
+    else:
+        feats = [_one(j) for j in jobs]
+    arr = np.stack(feats).astype(np.float32)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npy.part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, arr, allow_pickle=False)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return arr

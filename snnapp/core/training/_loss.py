@@ -1,0 +1,39 @@
+"""Losses on output spike counts.
+
+``mse_count`` is snnTorch's ``mse_count_loss``: the correct neuron should fire in a fraction
+``correct_rate`` of the steps and every other neuron in ``incorrect_rate`` of them; the loss is
+the mean squared error between spike counts and these targets. As in snnTorch, the targets are
+real numbers (``rate * num_steps``), not truncated to integers. ``ce_count`` is cross-entropy on
+the spike counts taken as logits.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from snnapp.core.errors import ConfigError
+
+LossKind = Literal["mse_count", "ce_count"]
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def mse_count_loss(counts: Tensor, labels: Tensor, num_steps: int, correct_rate: float, incorrect_rate: float) -> Tensor:
+    target = torch.full_like(counts, incorrect_rate * num_steps)
+    target.scatter_(1, labels.view(-1, 1), correct_rate * num_steps)
+    return F.mse_loss(counts, target)
+
+
+def make_loss(kind: str, num_steps: int, correct_rate: float, incorrect_rate: float) -> LossFn:
+    """The loss by name, with its rates checked."""
+    if kind == "mse_count":
+        if not 0.0 <= incorrect_rate < correct_rate <= 1.0:
+            raise ConfigError(
+                f"need 0 <= incorrect rate < correct rate <= 1, got {incorrect_rate} and {correct_rate}")
+        return lambda counts, labels: mse_count_loss(counts, labels, num_steps, correct_rate, incorrect_rate)
+    if kind == "ce_count":
+        return lambda counts, labels: F.cross_entropy(counts, labels)
+    raise ConfigError(f"unknown loss {kind!r}; choose mse_count or ce_count")
