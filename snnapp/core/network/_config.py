@@ -22,11 +22,11 @@ class NetworkConfig:
     """
 
     mode: Mode = "image"
-    num_steps: int = 8
+    num_steps: int = 4
     image_in_channels: int = 1
-    image_channels: tuple[int, int] = (16, 32)
-    image_kernel: int = 5
-    image_hidden: int = 128
+    image_channels: tuple[int, int] = (32, 64)
+    image_kernel: int = 3
+    image_hidden: int = 256
     audio_in_features: int = 80
     audio_hidden: tuple[int, ...] = (256, 256)
     neuron: Literal["lif", "cond"] = "lif"
@@ -34,6 +34,9 @@ class NetworkConfig:
     threshold: float = 1.0
     reset: Literal["subtract", "zero"] = "subtract"
     learn_beta: bool = False
+    #: Steepness of the surrogate derivative (fast sigmoid). Lower is wider: gradients reach
+    #: neurons far from threshold, which matters with few time steps.
+    slope: float = 5.0
     batchnorm: bool = True
     dropout: float = 0.1
     #: Extra parameters of the conductance neuron (``CondLIFParameters`` field names).

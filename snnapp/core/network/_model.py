@@ -40,12 +40,14 @@ class SequenceOutput(NamedTuple):
     out_spikes: Tensor  # [T, B, 10]
     out_mem: Tensor  # [T, B, 10]
     layer_spikes: dict[str, Tensor]  # spikes per sample of each spiking layer, [B]
+    synops: Tensor  # [B] synaptic operations (accumulates) caused by spikes, over all steps
+    macs: float  # multiply-accumulates per sample of layers fed with real values (direct input)
 
 
 def _neuron(cfg: NetworkConfig, shape: tuple[int, ...]) -> nn.Module:
     if cfg.neuron == "cond":
-        return make_neuron("cond", **cfg.cond_params)
-    return make_neuron("lif", beta=cfg.beta, threshold=cfg.threshold, reset=cfg.reset,
+        return make_neuron("cond", **{"slope": cfg.slope, **cfg.cond_params})
+    return make_neuron("lif", beta=cfg.beta, threshold=cfg.threshold, reset=cfg.reset, slope=cfg.slope,
                        learn_beta=cfg.learn_beta, shape=shape)
 
 
@@ -162,31 +164,44 @@ class SpikingDigitNet(nn.Module):
         modality per sample, for modality dropout in training."""
         T = self.cfg.num_steps
         spikes: dict[str, Tensor] = {}
+        syn: list[Tensor] = []  # per layer: input spikes per sample x fan-out
+        macs = 0.0
         drive = None
         if image is not None and self.cfg.uses_image:
+            k2 = self.cfg.image_kernel ** 2
             if image.dim() == 4:  # static input: the first convolution runs once
                 s1 = self._run("image_conv1", self.bn1(self.conv1(image)), T)
+                macs += self.conv1.weight.numel() * 28 * 28
             else:
                 s1 = self._run("image_conv1", self._fold(lambda x: self.bn1(self.conv1(x)), image), T)
-            s2 = self._run("image_conv2", self._fold(lambda x: self.bn2(self.conv2(F.max_pool2d(x, 2))), s1), T)
-            a3 = self._fold(lambda x: self.fc_image(self.dropout(F.max_pool2d(x, 2).flatten(1))), s2)
-            s3 = self._mask(self._run("image_hidden", a3, T), image_mask)
+                syn.append(image.flatten(2).sum(dim=(0, 2)) * self.conv1.out_channels * k2)
+            p1 = self._fold(lambda x: F.max_pool2d(x, 2), s1)
+            s2 = self._run("image_conv2", self._fold(lambda x: self.bn2(self.conv2(x)), p1), T)
+            p2 = self._fold(lambda x: F.max_pool2d(x, 2).flatten(1), s2)
+            s3 = self._mask(self._run("image_hidden", self._fold(lambda x: self.fc_image(self.dropout(x)), p2), T), image_mask)
+            syn += [p1.flatten(2).sum(dim=(0, 2)) * self.conv2.out_channels * k2,
+                    p2.sum(dim=(0, 2)) * self.fc_image.out_features, s3.sum(dim=(0, 2)) * 10]
             spikes.update(image_conv1=s1, image_conv2=s2, image_hidden=s3)
             drive = self._fold(lambda x: self.out_image(self.dropout(x)), s3)
         if audio is not None and self.cfg.uses_audio:
             s = audio
+            real_valued = not bool(((audio == 0) | (audio == 1)).all())  # direct encoding: MACs, not spikes
+            if real_valued:
+                macs += self.fc_audio[0].weight.numel() * T
             for i, fc in enumerate(self.fc_audio):
                 name = f"audio_hidden{i + 1}"
+                if i or not real_valued:
+                    syn.append(s.sum(dim=(0, 2)) * fc.out_features)
                 s = self._run(name, self._fold(lambda x: fc(self.dropout(x) if i else x), s), T)
                 spikes[name] = s
             s = self._mask(s, audio_mask)
+            syn.append(s.sum(dim=(0, 2)) * 10)
             d = self._fold(lambda x: self.out_audio(self.dropout(x)), s)
             drive = d if drive is None else drive + d
         if drive is None:
             raise ValueError("no input for the network's mode was given")
-        out_mem = []
         state = None
-        outs = []
+        outs, out_mem = [], []
         for t in range(T):
             o, state = self.neurons["output"](drive[t] + self.out_bias, state)
             outs.append(o)
@@ -194,4 +209,4 @@ class SpikingDigitNet(nn.Module):
         out = torch.stack(outs)
         spikes["output"] = out
         layer_spikes = {k: v.flatten(2).sum(dim=(0, 2)) for k, v in spikes.items()}
-        return SequenceOutput(out.sum(0), out, torch.stack(out_mem), layer_spikes)
+        return SequenceOutput(out.sum(0), out, torch.stack(out_mem), layer_spikes, torch.stack(syn).sum(0), macs)

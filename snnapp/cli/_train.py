@@ -1,0 +1,98 @@
+"""``snnapp train``: options -> :class:`TrainConfig` -> :func:`snnapp.core.training.train`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import DataDirOption, DeviceOption, fail, user_errors
+
+
+class ModeName(str, Enum):
+    image = "image"
+    audio = "audio"
+    multimodal = "multimodal"
+
+
+class LossName(str, Enum):
+    mse_count = "mse_count"
+    ce_count = "ce_count"
+
+
+class NeuronName(str, Enum):
+    lif = "lif"
+    cond = "cond"
+
+
+class EncoderName(str, Enum):
+    direct = "direct"
+    rate = "rate"
+    latency = "latency"
+    delta = "delta"
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        fail(f"{what}: expected comma-separated integers, got {text!r}")
+    if not values or min(values) < 1:
+        fail(f"{what}: expected positive integers, got {text!r}")
+    return values
+
+
+def train_command(
+    mode: Annotated[ModeName, typer.Option(help="Which network to train.")] = ModeName.image,
+    out: Annotated[Optional[Path], typer.Option(help="Model folder to write (default: models/MODE).")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 12,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 2e-3,
+    loss: Annotated[LossName, typer.Option(help="mse_count (snnTorch's mse_count_loss) or ce_count.")] = LossName.mse_count,
+    correct_rate: Annotated[float, typer.Option(help="Target firing rate of the correct output neuron.")] = 0.8,
+    incorrect_rate: Annotated[float, typer.Option(help="Target firing rate of the other output neurons.")] = 0.2,
+    num_steps: Annotated[Optional[int], typer.Option(min=1, help="Time steps (default: 4 image, 16 audio, 8 multimodal).")] = None,
+    beta: Annotated[float, typer.Option(help="Membrane decay per step of the LIF neurons.")] = 0.9,
+    threshold: Annotated[float, typer.Option()] = 1.0,
+    slope: Annotated[float, typer.Option(help="Surrogate gradient steepness.")] = 5.0,
+    neuron: Annotated[NeuronName, typer.Option(help="lif (current-based) or cond (conductance-based).")] = NeuronName.lif,
+    image_encoder: Annotated[EncoderName, typer.Option()] = EncoderName.direct,
+    audio_encoder: Annotated[EncoderName, typer.Option()] = EncoderName.direct,
+    image_channels: Annotated[str, typer.Option(help="Channels of the two convolutions.")] = "32,64",
+    image_kernel: Annotated[int, typer.Option(min=1, help="Kernel size of the convolutions (odd).")] = 3,
+    image_hidden: Annotated[int, typer.Option(min=1)] = 256,
+    audio_hidden: Annotated[str, typer.Option(help="Sizes of the audio branch's hidden layers.")] = "256,256",
+    augment: Annotated[bool, typer.Option(help="Augment images and recordings.")] = True,
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
+    seed: Annotated[int, typer.Option()] = 0,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Train and validate on the first N examples only.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint of --out.")] = False,
+    device: DeviceOption = "auto",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train a network on MNIST, FSDD or both, and save it as a model folder."""
+    from snnapp.core.data import resolve_cache_dir, resolve_data_dir
+    from snnapp.core.encoders import EncoderConfig
+    from snnapp.core.network import NetworkConfig
+    from snnapp.core.training import TrainConfig, train
+
+    from ._progress import RichTrainingProgress
+
+    with user_errors():
+        steps = num_steps or {"image": 4, "audio": 16, "multimodal": 8}[mode.value]
+        net = NetworkConfig(
+            mode=mode.value, num_steps=steps, neuron=neuron.value, beta=beta, threshold=threshold, slope=slope,
+            image_channels=_ints(image_channels, "--image-channels"), image_kernel=image_kernel, image_hidden=image_hidden,
+            audio_hidden=_ints(audio_hidden, "--audio-hidden"))
+        cfg = TrainConfig(
+            network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,
+            batch_size=batch_size, lr=lr, loss=loss.value, correct_rate=correct_rate, incorrect_rate=incorrect_rate,
+            seed=seed, limit=limit, patience=patience, augment=augment)
+        target = out or Path("models") / mode.value
+        with RichTrainingProgress() as progress:
+            result = train(cfg, target, resolve_data_dir(data_dir), device=device, resume=resume,
+                           progress=progress, cache_dir=resolve_cache_dir())
+    val = result.metrics["val"]
+    typer.echo(f"{result.model_dir}: validation accuracy {val['accuracy']:.4f}")

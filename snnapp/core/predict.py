@@ -1,0 +1,106 @@
+"""Prediction from files: preprocess, encode, run the network, read out the digit.
+
+Each input is preprocessed on its own, so one unreadable file gets its own error and the others
+are still predicted. The network runs on torch here; the runtime backends offer the same readout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from snnapp.core.encoders import encode_audio, encode_image
+from snnapp.core.errors import ModelError, SnnappError
+from snnapp.core.modelio import ModelFolder, load_model
+from snnapp.core.network import decide, probabilities
+from snnapp.core.preprocess import audio_features, image_features
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+
+
+def shipped_model(mode: str) -> Path:
+    """The folder of the model shipped with the package for ``mode``."""
+    path = ASSETS / "models" / mode
+    if not path.is_dir():
+        raise ModelError(f"{path}: no shipped {mode} model in this installation; pass --model DIR")
+    return path
+
+
+def files_in(folder: Path, suffixes: set[str]) -> list[Path]:
+    """The files of ``folder`` with one of ``suffixes``, sorted by name."""
+    if not folder.is_dir():
+        raise SnnappError(f"{folder}: no such folder")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
+@dataclass
+class Prediction:
+    input: str
+    digit: int | None = None
+    probabilities: list[float] = field(default_factory=list)
+    error: str | None = None
+    model: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"input": self.input, "digit": self.digit, "probabilities": [round(p, 6) for p in self.probabilities]}
+        if self.model:
+            d["model"] = self.model
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+class Predictor:
+    """A model folder ready to predict: torch network built once, on ``device``."""
+
+    def __init__(self, model: str | Path | ModelFolder, device: str = "cpu") -> None:
+        from snnapp.core.torch_model import build_net, resolve_device
+
+        self.folder = model if isinstance(model, ModelFolder) else load_model(model)
+        self.config = self.folder.config
+        self.device = resolve_device(device)
+        self.net = build_net(self.folder, self.device)
+
+    def features(self, image: str | Path | None, audio: str | Path | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        img = image_features(image, self.config.image) if image is not None else None
+        aud = audio_features(audio, self.config.audio) if audio is not None else None
+        return img, aud
+
+    def run(self, images: np.ndarray | None, audio: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities ``[B, 10]`` and digits ``[B]`` for preprocessed inputs (either may be None)."""
+        import torch
+
+        cfg = self.config
+        T = cfg.network.num_steps
+        img_t = aud_t = None
+        if images is not None and cfg.network.uses_image:
+            enc = encode_image(images, T, cfg.encoder)
+            img_t = torch.from_numpy(enc[0] if cfg.encoder.image == "direct" else enc).to(self.device)
+        if audio is not None and cfg.network.uses_audio:
+            aud_t = torch.from_numpy(encode_audio(audio, T, cfg.encoder)).to(self.device)
+        if img_t is None and aud_t is None:
+            raise ModelError(f"{self.folder.path}: a {cfg.mode} model cannot use the inputs given")
+        with torch.no_grad():
+            out = self.net(img_t, aud_t)
+        counts, mem = out.counts.cpu().numpy(), out.out_mem[-1].cpu().numpy()
+        return probabilities(counts, mem, cfg.temperature), decide(counts, mem)
+
+    def predict_files(self, images: list[Path] | None = None, audio: list[Path] | None = None) -> list[Prediction]:
+        """One prediction per file, or per image+audio pair when both lists are given."""
+        n = len(images or audio or [])
+        rows: list[Prediction] = []
+        for i in range(n):
+            im = images[i] if images else None
+            au = audio[i] if audio else None
+            name = " + ".join(str(p) for p in (im, au) if p is not None)
+            try:
+                img, aud = self.features(im, au)
+                p, d = self.run(None if img is None else img[None], None if aud is None else aud[None])
+                rows.append(Prediction(name, int(d[0]), p[0].tolist(), model=str(self.folder.path)))
+            except SnnappError as exc:
+                rows.append(Prediction(name, error=str(exc)))
+        return rows

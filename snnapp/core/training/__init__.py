@@ -1,0 +1,9 @@
+"""Training: settings, data, losses, augmentation and the training loop."""
+
+from ._config import Progress, SilentProgress, TrainConfig, TrainResult
+from ._data import Examples, load_examples, make_batch
+from ._loss import make_loss, mse_count_loss
+from ._trainer import complete_network, train
+
+__all__ = ["Examples", "Progress", "SilentProgress", "TrainConfig", "TrainResult", "complete_network",
+           "load_examples", "make_batch", "make_loss", "mse_count_loss", "train"]

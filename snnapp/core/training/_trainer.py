@@ -1,0 +1,171 @@
+"""``train``: fit the network to one mode, with checkpoints, resume and early stopping.
+
+Each epoch's randomness (order, augmentation, pairing, modality dropout) is derived from
+``(seed, epoch)``, so a run resumed from a checkpoint continues exactly as if never stopped.
+The checkpoint (``<out>.ckpt/checkpoint.pt``) is written atomically after every epoch and read
+back with ``weights_only=True``: plain tensors and numbers, never pickled code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snnapp.core.data import draw_pairs
+from snnapp.core.encoders import audio_features_per_step, image_channels
+from snnapp.core.errors import ConfigError
+from snnapp.core.evaluation import evaluate_examples, run_examples
+from snnapp.core.modelio import ModelConfig, save_model
+from snnapp.core.network import SpikingDigitNet, fit_temperature
+from snnapp.core.torch_model import resolve_device, weights_of
+
+from ._augment import augment_images
+from ._config import Progress, SilentProgress, TrainConfig, TrainResult
+from ._data import Examples, load_examples, make_batch
+from ._loss import make_loss
+
+
+def complete_network(cfg: TrainConfig) -> TrainConfig:
+    """Fill in the input sizes that follow from the encoders and the audio features."""
+    net = replace(cfg.network,
+                  image_in_channels=image_channels(cfg.encoder.image),
+                  audio_in_features=audio_features_per_step(cfg.encoder.audio, cfg.audio.n_frames, cfg.audio.n_mfcc,
+                                                            cfg.network.num_steps))
+    return replace(cfg, network=net)
+
+
+def _checkpoint_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".ckpt")
+
+
+def _save_checkpoint(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".part-{os.getpid()}")
+    torch.save(payload, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fingerprint(cfg: TrainConfig) -> str:
+    d = {"network": cfg.network.to_dict(), "encoder": cfg.encoder.to_dict(), "audio": cfg.audio.to_dict(),
+         "image": cfg.image.to_dict(), **{k: v for k, v in cfg.hyper().items() if k not in ("epochs", "patience")}}
+    return json.dumps(d, sort_keys=True)
+
+
+def _epoch_pairs(train: Examples, rng: np.random.Generator) -> np.ndarray | None:
+    return draw_pairs(train.labels, train.audio_labels, rng) if train.mode == "multimodal" else None
+
+
+def _masks(cfg: TrainConfig, n: int, rng: np.random.Generator, device: torch.device):
+    if cfg.mode != "multimodal" or cfg.modality_dropout <= 0:
+        return None, None
+    drop = rng.random(n) < cfg.modality_dropout
+    which = rng.random(n) < 0.5  # which modality a dropped sample loses
+    img = torch.from_numpy(~(drop & which)).to(device, torch.float32)
+    aud = torch.from_numpy(~(drop & ~which)).to(device, torch.float32)
+    return img, aud
+
+
+def train(
+    cfg: TrainConfig, out: str | Path, data_dir: Path, *, device: str = "auto", resume: bool = False,
+    progress: Progress | None = None, cache_dir: Path | None = None,
+) -> TrainResult:
+    """Train, keep the weights of the best validation epoch, and save them as a model folder."""
+    progress = progress or SilentProgress()
+    out = Path(out)
+    cfg = complete_network(cfg)
+    dev = resolve_device(device)
+    torch.manual_seed(cfg.seed)
+    kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=cache_dir)
+    progress.message(f"loading {cfg.mode} data from {data_dir}")
+    train_ex = load_examples(cfg.mode, "train", data_dir, limit=cfg.limit,
+                             audio_copies=cfg.audio_copies if cfg.augment else 0, **kw)
+    val_ex = load_examples(cfg.mode, "val", data_dir, limit=cfg.limit, **kw)
+
+    net = SpikingDigitNet(cfg.network).to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = (len(train_ex) + cfg.batch_size - 1) // cfg.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    loss_fn = make_loss(cfg.loss, cfg.network.num_steps, cfg.correct_rate, cfg.incorrect_rate)
+    ckpt_path = _checkpoint_dir(out) / "checkpoint.pt"
+    start_epoch, best_acc, best_state, bad, history, train_time = 0, -1.0, None, 0, [], 0.0
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
+        if ck.get("fingerprint") != _fingerprint(cfg):
+            raise ConfigError(f"{ckpt_path}: the checkpoint belongs to a run with other settings; "
+                              "start afresh without --resume or use another --out")
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        start_epoch, best_acc, best_state = ck["epoch"] + 1, ck["best_acc"], ck["best_model"]
+        bad, history, train_time = ck["bad_epochs"], json.loads(ck["history"]), ck["train_time"]
+        progress.message(f"resumed from {ckpt_path} after epoch {start_epoch}")
+
+    aug_gen = torch.Generator()
+    T = cfg.network.num_steps
+    for epoch in range(start_epoch, cfg.epochs):
+        if bad >= cfg.patience:
+            break
+        rng = np.random.default_rng([cfg.seed, epoch])
+        aug_gen.manual_seed(cfg.seed * 100_003 + epoch)
+        pairs = _epoch_pairs(train_ex, rng)
+        order = rng.permutation(len(train_ex))
+        net.train()
+        progress.epoch_start(epoch, cfg.epochs, steps_per_epoch)
+        t0, seen, tot_loss, tot_ok = time.perf_counter(), 0, 0.0, 0
+        image_aug = (lambda x: augment_images(x, aug_gen)) if cfg.augment else None
+        for s in range(steps_per_epoch):
+            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            b = make_batch(train_ex, idx, T, cfg.encoder, dev, pairs=pairs, rng=rng, image_aug=image_aug)
+            m_img, m_aud = _masks(cfg, len(idx), rng, dev)
+            res = net(b.image, b.audio, m_img, m_aud)
+            loss = loss_fn(res.counts, b.labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(idx)
+            tot_loss += loss.item() * len(idx)
+            tot_ok += int((res.counts.argmax(1) == b.labels).sum())
+            progress.batch_end(loss.item(), tot_ok / seen, seen / (time.perf_counter() - t0))
+        epoch_time = time.perf_counter() - t0
+        train_time += epoch_time
+        val = run_examples(net, val_ex, cfg.encoder, dev)
+        from snnapp.core.network import decide
+        val_acc = float((decide(val.counts, val.final_mem) == val_ex.labels).mean())
+        improved = val_acc > best_acc
+        if improved:
+            best_acc, best_state, bad = val_acc, copy.deepcopy(net.state_dict()), 0
+        else:
+            bad += 1
+        row = {"epoch": epoch, "loss": tot_loss / seen, "train_accuracy": tot_ok / seen, "val_accuracy": val_acc,
+               "samples_per_s": seen / epoch_time, "epoch_time_s": epoch_time, "lr": sched.get_last_lr()[0]}
+        history.append(row)
+        progress.epoch_end(epoch, row)
+        _save_checkpoint(ckpt_path, {
+            "fingerprint": _fingerprint(cfg), "epoch": epoch, "model": net.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "best_acc": best_acc, "best_model": best_state, "bad_epochs": bad,
+            "history": json.dumps(history), "train_time": train_time})
+
+    net.load_state_dict(best_state)
+    net.eval()
+    val = run_examples(net, val_ex, cfg.encoder, dev)
+    temperature = fit_temperature(val.counts, val.final_mem, val_ex.labels)
+    metrics = {"mode": cfg.mode, "val": evaluate_examples(net, val_ex, cfg.encoder, dev, temperature),
+               "history": history, "train_time_s": train_time, "epochs_run": len(history),
+               "best_epoch": int(np.argmax([h["val_accuracy"] for h in history])), "device": str(dev),
+               "torch": torch.__version__}
+    model_cfg = ModelConfig(network=cfg.network, encoder=cfg.encoder, audio=cfg.audio, image=cfg.image,
+                            temperature=temperature, training=cfg.hyper())
+    save_model(out, model_cfg, weights_of(net), metrics)
+    progress.message(f"saved {out} (validation accuracy {metrics['val']['accuracy']:.4f})")
+    return TrainResult(out, metrics)
