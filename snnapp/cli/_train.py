@@ -53,7 +53,7 @@ def train_command(
     loss: Annotated[LossName, typer.Option(help="mse_count (snnTorch's mse_count_loss) or ce_count.")] = LossName.mse_count,
     correct_rate: Annotated[float, typer.Option(help="Target firing rate of the correct output neuron.")] = 0.8,
     incorrect_rate: Annotated[float, typer.Option(help="Target firing rate of the other output neurons.")] = 0.2,
-    num_steps: Annotated[Optional[int], typer.Option(min=1, help="Time steps (default: 4 image, 16 audio, 8 multimodal).")] = None,
+    num_steps: Annotated[Optional[int], typer.Option(min=1, help="Time steps (default: 4 image, 32 audio, 8 multimodal).")] = None,
     beta: Annotated[float, typer.Option(help="Membrane decay per step of the LIF neurons.")] = 0.9,
     threshold: Annotated[float, typer.Option()] = 1.0,
     slope: Annotated[float, typer.Option(help="Surrogate gradient steepness.")] = 5.0,
@@ -63,11 +63,12 @@ def train_command(
     image_channels: Annotated[str, typer.Option(help="Channels of the two convolutions.")] = "32,64",
     image_kernel: Annotated[int, typer.Option(min=1, help="Kernel size of the convolutions (odd).")] = 3,
     image_hidden: Annotated[int, typer.Option(min=1)] = 256,
-    audio_hidden: Annotated[str, typer.Option(help="Sizes of the audio branch's hidden layers.")] = "256,256",
+    audio_hidden: Annotated[str, typer.Option(help="Sizes of the audio branch's hidden layers.")] = "512,512",
     augment: Annotated[bool, typer.Option(help="Augment images and recordings.")] = True,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
     seed: Annotated[int, typer.Option()] = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Train and validate on the first N examples only.")] = None,
+    init_from: Annotated[Optional[list[Path]], typer.Option(help="Start from the fitting weights of this model folder; repeatable.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint of --out.")] = False,
     device: DeviceOption = "auto",
     data_dir: DataDirOption = None,
@@ -81,7 +82,7 @@ def train_command(
     from ._progress import RichTrainingProgress
 
     with user_errors():
-        steps = num_steps or {"image": 4, "audio": 16, "multimodal": 8}[mode.value]
+        steps = num_steps or {"image": 4, "audio": 32, "multimodal": 8}[mode.value]
         net = NetworkConfig(
             mode=mode.value, num_steps=steps, neuron=neuron.value, beta=beta, threshold=threshold, slope=slope,
             image_channels=_ints(image_channels, "--image-channels"), image_kernel=image_kernel, image_hidden=image_hidden,
@@ -89,7 +90,8 @@ def train_command(
         cfg = TrainConfig(
             network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,
             batch_size=batch_size, lr=lr, loss=loss.value, correct_rate=correct_rate, incorrect_rate=incorrect_rate,
-            seed=seed, limit=limit, patience=patience, augment=augment)
+            seed=seed, limit=limit, patience=patience, augment=augment,
+            init_from=tuple(str(p) for p in init_from or ()))
         target = out or Path("models") / mode.value
         with RichTrainingProgress() as progress:
             result = train(cfg, target, resolve_data_dir(data_dir), device=device, resume=resume,

@@ -28,7 +28,7 @@ class NetworkConfig:
     image_kernel: int = 3
     image_hidden: int = 256
     audio_in_features: int = 80
-    audio_hidden: tuple[int, ...] = (256, 256)
+    audio_hidden: tuple[int, ...] = (512, 512)
     neuron: Literal["lif", "cond"] = "lif"
     beta: float = 0.9
     threshold: float = 1.0

@@ -1,7 +1,7 @@
 """Training: settings, data, losses, augmentation and the training loop."""
 
 from ._config import Progress, SilentProgress, TrainConfig, TrainResult
-from ._data import Examples, load_examples, make_batch
+from snnapp.core.examples import Examples, load_examples, make_batch
 from ._loss import make_loss, mse_count_loss
 from ._trainer import complete_network, train
 

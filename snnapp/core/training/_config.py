@@ -36,6 +36,9 @@ class TrainConfig:
     audio_copies: int = 4
     #: Per sample, the probability that one modality is silenced (multimodal training).
     modality_dropout: float = 0.2
+    #: Model folders whose weights (those whose names and shapes fit) start the training, e.g.
+    #: trained unimodal models for the branches of a multimodal one.
+    init_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

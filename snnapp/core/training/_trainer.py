@@ -22,13 +22,13 @@ from snnapp.core.data import draw_pairs
 from snnapp.core.encoders import audio_features_per_step, image_channels
 from snnapp.core.errors import ConfigError
 from snnapp.core.evaluation import evaluate_examples, run_examples
-from snnapp.core.modelio import ModelConfig, save_model
+from snnapp.core.modelio import ModelConfig, load_model, save_model
 from snnapp.core.network import SpikingDigitNet, fit_temperature
 from snnapp.core.torch_model import resolve_device, weights_of
 
 from ._augment import augment_images
 from ._config import Progress, SilentProgress, TrainConfig, TrainResult
-from ._data import Examples, load_examples, make_batch
+from snnapp.core.examples import Examples, load_examples, make_batch
 from ._loss import make_loss
 
 
@@ -58,6 +58,17 @@ def _fingerprint(cfg: TrainConfig) -> str:
     d = {"network": cfg.network.to_dict(), "encoder": cfg.encoder.to_dict(), "audio": cfg.audio.to_dict(),
          "image": cfg.image.to_dict(), **{k: v for k, v in cfg.hyper().items() if k not in ("epochs", "patience")}}
     return json.dumps(d, sort_keys=True)
+
+
+def _init_from(net: SpikingDigitNet, folder: Path) -> int:
+    """Copy the weights of a model folder whose names and shapes fit ``net``; returns how many."""
+    weights = load_model(folder).weights
+    own = net.state_dict()
+    fit = {k: torch.from_numpy(v.copy()) for k, v in weights.items() if k in own and tuple(own[k].shape) == v.shape}
+    if not fit:
+        raise ConfigError(f"{folder}: no weight of this model fits the network being trained")
+    net.load_state_dict(fit, strict=False)
+    return len(fit)
 
 
 def _epoch_pairs(train: Examples, rng: np.random.Generator) -> np.ndarray | None:
@@ -91,6 +102,8 @@ def train(
     val_ex = load_examples(cfg.mode, "val", data_dir, limit=cfg.limit, **kw)
 
     net = SpikingDigitNet(cfg.network).to(dev)
+    for folder in cfg.init_from:
+        progress.message(f"initialised {_init_from(net, Path(folder))} tensors from {folder}")
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = (len(train_ex) + cfg.batch_size - 1) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
