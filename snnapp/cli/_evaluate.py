@@ -22,6 +22,11 @@ def evaluate_command(
     split: Annotated[SplitName, typer.Option(help="val (model selection) or test (final report).")] = SplitName.test,
     as_json: Annotated[bool, typer.Option("--json", help="Print all metrics as one JSON object.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Evaluate on the first N examples only.")] = None,
+    record: Annotated[bool, typer.Option(
+        "--record", help="Store the metrics in the model's metrics.json and refresh its model card.")] = False,
+    loso: Annotated[bool, typer.Option(
+        "--loso", help="Audio models: retrain the model's configuration once per FSDD speaker held out, "
+                       "report the accuracy on that unseen speaker, and store it in metrics.json.")] = False,
     device: DeviceOption = "auto",
     data_dir: DataDirOption = None,
 ) -> None:
@@ -29,12 +34,45 @@ def evaluate_command(
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
     from snnapp.core.evaluation import evaluate_model
 
+    if loso:
+        _loso(model_dir, device, data_dir, as_json)
+        return
     with user_errors():
         res = evaluate_model(model_dir, split.value, resolve_data_dir(data_dir), device=device,
                              cache_dir=resolve_cache_dir(), limit=limit)
+        if record:
+            _record(model_dir, {split.value: res})
     if as_json:
         typer.echo(json.dumps(res))
         return
     from ._report import print_evaluation
 
     print_evaluation(res)
+
+
+def _loso(model_dir: Path, device: str, data_dir: Path | None, as_json: bool) -> None:
+    from snnapp.core.data import resolve_cache_dir, resolve_data_dir
+    from snnapp.core.modelio import load_model
+    from snnapp.core.training import TrainConfig, leave_one_speaker_out
+
+    from ._progress import RichTrainingProgress
+
+    with user_errors():
+        cfg = TrainConfig.of_model(load_model(model_dir).config)
+        with RichTrainingProgress() as progress:
+            res = leave_one_speaker_out(cfg, resolve_data_dir(data_dir), device=device,
+                                        cache_dir=resolve_cache_dir(), progress=progress)
+        _record(model_dir, {"loso": res})
+    if as_json:
+        typer.echo(json.dumps(res))
+    else:
+        typer.echo("leave-one-speaker-out: " + ", ".join(f"{s} {100 * a:.1f} %" for s, a in res["per_speaker"].items())
+                   + f"; mean {100 * res['mean_accuracy']:.2f} %")
+
+
+def _record(model_dir: Path, extra: dict) -> None:
+    from snnapp.core.modelcard import write_card
+    from snnapp.core.modelio import update_metrics
+
+    update_metrics(model_dir, extra)
+    write_card(model_dir)

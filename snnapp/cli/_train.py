@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -75,6 +77,8 @@ def train_command(
 ) -> None:
     """Train a network on MNIST, FSDD or both, and save it as a model folder."""
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
+    from snnapp.core.modelcard import write_card
+    from snnapp.core.modelio import update_metrics
     from snnapp.core.encoders import EncoderConfig
     from snnapp.core.network import NetworkConfig
     from snnapp.core.training import TrainConfig, train
@@ -96,5 +100,7 @@ def train_command(
         with RichTrainingProgress() as progress:
             result = train(cfg, target, resolve_data_dir(data_dir), device=device, resume=resume,
                            progress=progress, cache_dir=resolve_cache_dir())
+        update_metrics(target, {"command": "snnapp " + " ".join(shlex.quote(a) for a in sys.argv[1:])})
+        write_card(target)
     val = result.metrics["val"]
     typer.echo(f"{result.model_dir}: validation accuracy {val['accuracy']:.4f}")

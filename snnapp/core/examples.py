@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from snnapp.core.data import fixed_test_pairs, list_fsdd, load_mnist, stratified_split
+from snnapp.core.errors import DataError
 from snnapp.core.encoders import EncoderConfig, encode_audio, encode_image
 from snnapp.core.features import compute_features
 from snnapp.core.preprocess import AudioConfig
@@ -47,8 +48,13 @@ def _carve(labels: np.ndarray, split: str, val_fraction: float, seed: int) -> np
 def load_examples(
     mode: str, split: str, data_dir: Path, *, audio_cfg: AudioConfig = AudioConfig(), val_fraction: float = 0.1,
     seed: int = 0, limit: int | None = None, audio_copies: int = 0, cache_dir: Path | None = None,
+    held_out_speaker: str | None = None,
 ) -> Examples:
-    """The examples of ``split`` for ``mode``; ``limit`` keeps the first N (quick runs)."""
+    """The examples of ``split`` for ``mode``; ``limit`` keeps the first N (quick runs).
+
+    With ``held_out_speaker`` (audio only: leave-one-speaker-out), train and val come from all
+    recordings of the other speakers and test is every recording of that speaker.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")
     official = "test" if split == "test" else "train"
@@ -59,7 +65,12 @@ def load_examples(
             keep = _carve(img_labels, split, val_fraction, seed)
             images, img_labels = images[keep], img_labels[keep]
     if mode in ("audio", "multimodal"):
-        clips = list_fsdd(data_dir, official)
+        if held_out_speaker is None:
+            clips = list_fsdd(data_dir, official)
+        else:
+            clips = [c for c in list_fsdd(data_dir, "all") if (c.speaker == held_out_speaker) == (split == "test")]
+            if not clips:
+                raise DataError(f"{data_dir}: no FSDD recording of speaker {held_out_speaker!r}")
         aud_labels = np.array([c.digit for c in clips], dtype=np.int64)
         if split != "test":
             keep = _carve(aud_labels, split, val_fraction, seed)

@@ -140,6 +140,18 @@ def save_model(dest: str | Path, config: ModelConfig, weights: dict[str, np.ndar
     return dest
 
 
+def update_metrics(folder: str | Path, extra: dict[str, Any]) -> None:
+    """Merge ``extra`` into a verified folder's ``metrics.json`` and refresh its manifest."""
+    folder = Path(folder)
+    verify_folder(folder)
+    metrics = _read_json(folder / METRICS)
+    metrics.update(extra)
+    tmp = folder / (METRICS + ".part")
+    _write_json(tmp, metrics)
+    os.replace(tmp, folder / METRICS)
+    write_manifest(folder)
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from snnapp.core.encoders import EncoderConfig
 from snnapp.core.errors import ConfigError
 from snnapp.core.network import NetworkConfig
 from snnapp.core.preprocess import AudioConfig, ImageConfig
+
+if TYPE_CHECKING:
+    from snnapp.core.modelio import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ class TrainConfig:
     @property
     def mode(self) -> str:
         return self.network.mode
+
+    @classmethod
+    def of_model(cls, model: "ModelConfig") -> "TrainConfig":
+        """The settings that trained a saved model (to retrain it, e.g. per held-out speaker)."""
+        hyper = {k: v for k, v in model.training.items() if k in cls.__dataclass_fields__}
+        if "init_from" in hyper:
+            hyper["init_from"] = tuple(hyper["init_from"])
+        return cls(network=model.network, encoder=model.encoder, audio=model.audio, image=model.image, **hyper)
 
     def hyper(self) -> dict[str, Any]:
         """The training settings alone (no architecture), for the model card and checkpoints."""

@@ -88,18 +88,25 @@ def _masks(cfg: TrainConfig, n: int, rng: np.random.Generator, device: torch.dev
 def train(
     cfg: TrainConfig, out: str | Path, data_dir: Path, *, device: str = "auto", resume: bool = False,
     progress: Progress | None = None, cache_dir: Path | None = None,
+    examples: tuple[Examples, Examples] | None = None,
 ) -> TrainResult:
-    """Train, keep the weights of the best validation epoch, and save them as a model folder."""
+    """Train, keep the weights of the best validation epoch, and save them as a model folder.
+
+    ``examples`` (train, val) replaces the standard splits, e.g. for leave-one-speaker-out.
+    """
     progress = progress or SilentProgress()
     out = Path(out)
     cfg = complete_network(cfg)
     dev = resolve_device(device)
     torch.manual_seed(cfg.seed)
     kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=cache_dir)
-    progress.message(f"loading {cfg.mode} data from {data_dir}")
-    train_ex = load_examples(cfg.mode, "train", data_dir, limit=cfg.limit,
-                             audio_copies=cfg.audio_copies if cfg.augment else 0, **kw)
-    val_ex = load_examples(cfg.mode, "val", data_dir, limit=cfg.limit, **kw)
+    if examples is None:
+        progress.message(f"loading {cfg.mode} data from {data_dir}")
+        train_ex = load_examples(cfg.mode, "train", data_dir, limit=cfg.limit,
+                                 audio_copies=cfg.audio_copies if cfg.augment else 0, **kw)
+        val_ex = load_examples(cfg.mode, "val", data_dir, limit=cfg.limit, **kw)
+    else:
+        train_ex, val_ex = examples
 
     net = SpikingDigitNet(cfg.network).to(dev)
     for folder in cfg.init_from:
