@@ -101,7 +101,8 @@ def encode_image(
     if kind == "rate":
         p = np.clip(x, 0.0, 1.0)
     else:  # delta: centre minus surround, the bright/dark contrast, ON and OFF channels
-        surround = uniform_filter(x, size=(1, 1, 5, 5), mode="constant")
+        # Edges repeat outwards: a uniform region has no contrast, up to the frame's border.
+        surround = uniform_filter(x, size=(1, 1, 5, 5), mode="nearest")
         c = (x - surround) * cfg.delta_gain
         p = np.clip(np.concatenate([c, -c], axis=1), 0.0, 1.0)
     return (rng.random((num_steps,) + p.shape, dtype=np.float32) < p[None]).astype(np.float32)
