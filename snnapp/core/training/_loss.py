@@ -2,9 +2,9 @@
 
 ``mse_count`` is snnTorch's ``mse_count_loss``: the correct neuron should fire in a fraction
 ``correct_rate`` of the steps and every other neuron in ``incorrect_rate`` of them; the loss is
-the mean squared error between spike counts and these targets. As in snnTorch, the targets are
-real numbers (``rate * num_steps``), not truncated to integers. ``ce_count`` is cross-entropy on
-the spike counts taken as logits.
+the mean squared error between spike counts and these targets, divided by the number of steps.
+As in snnTorch, the targets are whole spike counts, ``int(rate * num_steps)`` (e.g. 3 and 0 for
+rates 0.8 and 0.2 over 4 steps). ``ce_count`` is cross-entropy on the spike counts taken as logits.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def mse_count_loss(counts: Tensor, labels: Tensor, num_steps: int, correct_rate: float, incorrect_rate: float) -> Tensor:
-    target = torch.full_like(counts, incorrect_rate * num_steps)
-    target.scatter_(1, labels.view(-1, 1), correct_rate * num_steps)
-    return F.mse_loss(counts, target)
+    target = torch.full_like(counts, float(int(num_steps * incorrect_rate)))
+    target.scatter_(1, labels.view(-1, 1), float(int(num_steps * correct_rate)))
+    return F.mse_loss(counts, target) / num_steps
 
 
 def make_loss(kind: str, num_steps: int, correct_rate: float, incorrect_rate: float) -> LossFn:
