@@ -63,7 +63,7 @@ def compute_features(
                 arr = np.load(target, allow_pickle=False)
                 if arr.shape[:2] == (len(paths), 1 + copies):
                     return arr
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # EOFError: an empty file
                 pass  # a damaged cache file is recomputed and replaced
     jobs = [(str(p), cfg.to_dict(), copies, seed) for p in paths]
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
