@@ -128,7 +128,8 @@ def save_model(dest: str | Path, config: ModelConfig, weights: dict[str, np.ndar
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp / WEIGHTS),
+        # reshape: ascontiguousarray turns 0-d arrays (batch norm's num_batches_tracked) into 1-d
+        save_file({k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in weights.items()}, str(tmp / WEIGHTS),
                   metadata={"format": FORMAT})
         _write_json(tmp / CONFIG, config.to_dict())
         _write_json(tmp / METRICS, metrics)

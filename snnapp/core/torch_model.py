@@ -38,7 +38,10 @@ def build_net(folder: ModelFolder, device: torch.device | str = "cpu") -> Spikin
         raise ModelError(
             f"{folder.path}: weights do not fit the architecture in config.json "
             f"(missing {missing[:4]}{'...' if len(missing) > 4 else ''}, unexpected {extra[:4]}{'...' if len(extra) > 4 else ''})")
+    got = {k: np.asarray(a) for k, a in got.items()}
     for k, v in expected.items():
+        if v.dim() == 0 and got[k].shape == (1,):  # a scalar as saved before 0-d arrays were kept
+            got[k] = got[k].reshape(())
         if tuple(got[k].shape) != tuple(v.shape):
             raise ModelError(f"{folder.path}: weight {k} has shape {tuple(got[k].shape)}, the config needs {tuple(v.shape)}")
     net.load_state_dict({k: torch.from_numpy(np.asarray(got[k]).copy()) for k in expected})

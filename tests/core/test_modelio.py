@@ -246,3 +246,26 @@ def test_resolve_device() -> None:
             resolve_device("cuda")
     with pytest.raises(ModelError, match="unknown device"):
         resolve_device("abacus")
+
+
+def test_batchnorm_model_round_trip_keeps_scalars(tmp_path: Path) -> None:
+    cfg = _config(mode="image")
+    net = _net(cfg).train()
+    net(torch.rand(2, 1, 28, 28), None)  # batch norm counts one batch
+    folder = save_model(tmp_path / "img", cfg, weights_of(net), {})
+    m = load_model(folder)
+    assert m.weights["bn1.num_batches_tracked"].shape == ()
+    rebuilt = build_net(m)
+    assert int(rebuilt.bn1.num_batches_tracked) == 1
+    torch.testing.assert_close(rebuilt.bn1.running_mean, net.bn1.running_mean)
+
+
+def test_scalars_saved_as_one_element_arrays_still_load(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    cfg = _config(mode="image")
+    folder = save_model(tmp_path / "img", cfg, weights_of(_net(cfg)), {})
+    old = {k: (v.reshape(1) if v.ndim == 0 else v) for k, v in weights_of(_net(cfg)).items()}
+    save_file(old, str(folder / WEIGHTS))  # as written by earlier versions
+    write_manifest(folder)
+    assert int(build_net(load_model(folder)).bn2.num_batches_tracked) == 0
