@@ -20,6 +20,7 @@ class ModeName(str, Enum):
 
 
 class LossName(str, Enum):
+    mse_rate = "mse_rate"
     mse_count = "mse_count"
     ce_count = "ce_count"
 
@@ -52,7 +53,9 @@ def train_command(
     epochs: Annotated[int, typer.Option(min=1)] = 12,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle schedule).")] = 2e-3,
-    loss: Annotated[LossName, typer.Option(help="mse_count (snnTorch's mse_count_loss) or ce_count.")] = LossName.mse_count,
+    loss: Annotated[LossName, typer.Option(
+        help="mse_rate (spike-count MSE, targets rate x steps), mse_count (snnTorch's mse_count_loss, "
+             "targets truncated to whole spikes) or ce_count.")] = LossName.mse_rate,
     correct_rate: Annotated[float, typer.Option(help="Target firing rate of the correct output neuron.")] = 0.8,
     incorrect_rate: Annotated[float, typer.Option(help="Target firing rate of the other output neurons.")] = 0.2,
     num_steps: Annotated[Optional[int], typer.Option(min=1, help="Time steps (default: 4 image, 32 audio, 8 multimodal).")] = None,

@@ -27,7 +27,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    loss: str = "mse_count"
+    loss: str = "mse_rate"
     correct_rate: float = 0.8
     incorrect_rate: float = 0.2
     seed: int = 0
@@ -50,7 +50,7 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
-        if self.loss == "mse_count" and not 0.0 <= self.incorrect_rate < self.correct_rate <= 1.0:
+        if self.loss in ("mse_count", "mse_rate") and not 0.0 <= self.incorrect_rate < self.correct_rate <= 1.0:
             raise ConfigError(
                 f"need 0 <= incorrect rate < correct rate <= 1, got {self.incorrect_rate} and {self.correct_rate}")
 

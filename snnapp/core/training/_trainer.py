@@ -137,6 +137,7 @@ def train(
             break
         rng = np.random.default_rng([cfg.seed, epoch])
         aug_gen.manual_seed(cfg.seed * 100_003 + epoch)
+        torch.manual_seed(cfg.seed * 100_019 + epoch)  # dropout: resumed runs repeat it exactly
         pairs = _epoch_pairs(train_ex, rng)
         order = rng.permutation(len(train_ex))
         net.train()
