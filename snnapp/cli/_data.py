@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+
+from ._common import DataDirOption, fail
 
 data_app = typer.Typer(
     help="Check and download the data sets (MNIST handwritten digits, FSDD spoken digits).",
     no_args_is_help=True,
 )
 
-DataDirOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--data-dir",
-        envvar="SNNAPP_DATA_DIR",
-        help="Folder holding mnist/ and fsdd/recordings/ (default: the user cache folder).",
-        show_default=False,
-    ),
-]
-
 
 class DatasetName(str, Enum):
     mnist = "mnist"
     fsdd = "fsdd"
     all = "all"
-
-
-def _fail(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, soft_wrap=True).print(f"[red]error: {escape(message)}[/red]")
-    raise typer.Exit(1)
 
 
 @data_app.command("status")
@@ -51,7 +34,7 @@ def status_command(data_dir: DataDirOption = None) -> None:
     try:
         rows = status(folder)
     except SnnappError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table(title=f"data sets in {folder}")
     for column in ("data set", "present", "verified", "detail"):
         table.add_column(column, overflow="fold")
@@ -97,7 +80,7 @@ def download_command(
             if tasks:
                 bar.stop()
     except SnnappError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out = Console()
     for path in paths:
         out.print(f"[green]ok[/green] {path}", soft_wrap=True)

@@ -114,7 +114,7 @@ def encode_audio(
     """``[B, n_frames, n_mfcc]`` -> ``[T, B, F]``: consecutive frames fall on consecutive steps."""
     x = np.asarray(frames, dtype=np.float32)
     b, n_frames, n_mfcc = x.shape
-    k = frames_per_step(n_frames, num_steps)
+    frames_per_step(n_frames, num_steps)  # checks that the frames divide into the steps
     kind = cfg.audio
     if kind == "delta":
         d = np.diff(x, axis=1, prepend=x[:, :1])
