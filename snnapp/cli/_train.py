@@ -58,7 +58,7 @@ def train_command(
              "targets truncated to whole spikes) or ce_count.")] = LossName.mse_rate,
     correct_rate: Annotated[float, typer.Option(help="Target firing rate of the correct output neuron.")] = 0.8,
     incorrect_rate: Annotated[float, typer.Option(help="Target firing rate of the other output neurons.")] = 0.2,
-    num_steps: Annotated[Optional[int], typer.Option(min=1, help="Time steps (default: 4 image, 32 audio, 8 multimodal).")] = None,
+    num_steps: Annotated[Optional[int], typer.Option(min=1, help="Time steps (default: 4 image, 32 audio, 4 multimodal).")] = None,
     beta: Annotated[float, typer.Option(help="Membrane decay per step of the LIF neurons.")] = 0.9,
     threshold: Annotated[float, typer.Option()] = 1.0,
     slope: Annotated[float, typer.Option(help="Surrogate gradient steepness.")] = 5.0,
@@ -89,7 +89,7 @@ def train_command(
     from ._progress import RichTrainingProgress
 
     with user_errors():
-        steps = num_steps or {"image": 4, "audio": 32, "multimodal": 8}[mode.value]
+        steps = num_steps or {"image": 4, "audio": 32, "multimodal": 4}[mode.value]
         net = NetworkConfig(
             mode=mode.value, num_steps=steps, neuron=neuron.value, beta=beta, threshold=threshold, slope=slope,
             image_channels=_ints(image_channels, "--image-channels"), image_kernel=image_kernel, image_hidden=image_hidden,
