@@ -1,1 +1,41 @@
-"""Inference backends behind one interface (torch, onnxruntime)."""
+"""Inference backends behind one interface (torch, onnxruntime).
+
+``open_backend(folder, "onnx" | "torch" | "auto")`` gives a :class:`Backend`; ``run`` turns
+preprocessed inputs into spike counts, probabilities and digits, ``stream`` yields each step's
+spikes. Importing this package, or using the onnx backend, imports no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from snnapp.core.errors import ModelError
+from snnapp.core.modelio import ModelFolder, load_model
+
+from ._base import Backend, Encoded, Result, State, StepFrame
+from ._onnx import OnnxBackend, available_providers
+from ._torch import TorchBackend
+
+BACKENDS = ("auto", "onnx", "torch")
+
+__all__ = ["BACKENDS", "Backend", "Encoded", "OnnxBackend", "Result", "State", "StepFrame", "TorchBackend",
+           "available_providers", "default_backend", "open_backend"]
+
+
+def default_backend(folder: ModelFolder) -> str:
+    """onnx where the folder has ``model.onnx``, else torch."""
+    return "onnx" if folder.onnx_path is not None else "torch"
+
+
+def open_backend(model: str | Path | ModelFolder, backend: str = "auto", device: str = "cpu", **options) -> Backend:
+    """A ready backend for a model folder; ``options`` go to the backend (e.g. ``providers``, ``threads``)."""
+    folder = model if isinstance(model, ModelFolder) else load_model(model)
+    kind = default_backend(folder) if backend == "auto" else backend
+    if kind == "onnx":
+        return OnnxBackend(folder, device=device, **options)
+    if kind == "torch":
+        try:
+            return TorchBackend(folder, device=device, **options)
+        except ImportError:
+            raise ModelError("the torch backend needs torch, which this installation lacks; use --backend onnx") from None
+    raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
