@@ -19,6 +19,7 @@ def predict_command(
     audio_dir: Annotated[Optional[Path], typer.Option(help="Predict every recording in this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     device: DeviceOption = "cpu",
+    backend: Annotated[str, typer.Option(help="auto (onnx where the model has model.onnx, else torch), onnx or torch.")] = "auto",
 ) -> None:
     """One line per input, or per image+audio pair when both come in equal numbers."""
     from snnapp.core.predict import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Predictor, files_in, shipped_model
@@ -38,7 +39,7 @@ def predict_command(
             jobs = [(shipped_model(m), i, a) for m, i, a in (("image", images, None), ("audio", None, audios)) if i or a]
         failed = 0
         for folder, imgs, auds in jobs:
-            for row in Predictor(folder, device=device).predict_files(imgs, auds):
+            for row in Predictor(folder, device=device, backend=backend).predict_files(imgs, auds):
                 failed += row.error is not None
                 if as_json:
                     typer.echo(json.dumps(row.to_dict()))

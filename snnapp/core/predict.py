@@ -1,7 +1,7 @@
 """Prediction from files: preprocess, encode, run the network, read out the digit.
 
 Each input is preprocessed on its own, so one unreadable file gets its own error and the others
-are still predicted. The network runs on torch here; the runtime backends offer the same readout.
+are still predicted. The network runs on a runtime backend (onnxruntime or torch).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnapp.core.encoders import encode_audio, encode_image
 from snnapp.core.errors import ModelError, SnnappError
 from snnapp.core.modelio import ModelFolder, load_model
-from snnapp.core.network import decide, probabilities
 from snnapp.core.preprocess import audio_features, image_features
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -55,15 +53,18 @@ class Prediction:
 
 
 class Predictor:
-    """A model folder ready to predict: torch network built once, on ``device``."""
+    """A model folder ready to predict, on a runtime backend built once.
 
-    def __init__(self, model: str | Path | ModelFolder, device: str = "cpu") -> None:
-        from snnapp.core.torch_model import build_net, resolve_device
+    ``backend``: ``auto`` (onnx where the folder has ``model.onnx``, else torch), ``onnx`` or
+    ``torch``; ``device`` is the torch device, or for onnx the execution provider (cpu, cuda).
+    """
+
+    def __init__(self, model: str | Path | ModelFolder, device: str = "cpu", backend: str = "auto") -> None:
+        from snnapp.core.runtime import open_backend
 
         self.folder = model if isinstance(model, ModelFolder) else load_model(model)
         self.config = self.folder.config
-        self.device = resolve_device(device)
-        self.net = build_net(self.folder, self.device)
+        self.backend = open_backend(self.folder, backend, device)
 
     def features(self, image: str | Path | None, audio: str | Path | None) -> tuple[np.ndarray | None, np.ndarray | None]:
         img = image_features(image, self.config.image) if image is not None else None
@@ -72,22 +73,8 @@ class Predictor:
 
     def run(self, images: np.ndarray | None, audio: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities ``[B, 10]`` and digits ``[B]`` for preprocessed inputs (either may be None)."""
-        import torch
-
-        cfg = self.config
-        T = cfg.network.num_steps
-        img_t = aud_t = None
-        if images is not None and cfg.network.uses_image:
-            enc = encode_image(images, T, cfg.encoder)
-            img_t = torch.from_numpy(enc[0] if cfg.encoder.image == "direct" else enc).to(self.device)
-        if audio is not None and cfg.network.uses_audio:
-            aud_t = torch.from_numpy(encode_audio(audio, T, cfg.encoder)).to(self.device)
-        if img_t is None and aud_t is None:
-            raise ModelError(f"{self.folder.path}: a {cfg.mode} model cannot use the inputs given")
-        with torch.no_grad():
-            out = self.net(img_t, aud_t)
-        counts, mem = out.counts.cpu().numpy(), out.out_mem[-1].cpu().numpy()
-        return probabilities(counts, mem, cfg.temperature), decide(counts, mem)
+        result = self.backend.run(images, audio)
+        return result.probabilities, result.digits
 
     def predict_files(self, images: list[Path] | None = None, audio: list[Path] | None = None) -> list[Prediction]:
         """One prediction per file, or per image+audio pair when both lists are given."""

@@ -1,0 +1,1 @@
+"""Tests of the ONNX export and the runtime backends."""

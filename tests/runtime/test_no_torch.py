@@ -1,0 +1,62 @@
+"""The onnx backend, and ``snnapp predict --backend onnx``, run with torch made unimportable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SAMPLES = Path(__file__).resolve().parents[2] / "snnapp" / "assets" / "samples"
+
+BLOCK = "import sys; sys.modules['torch'] = None  # any 'import torch' now raises ImportError\n"
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_onnx_backend_predicts_without_torch(exported) -> None:
+    folder = exported("multimodal")
+    res = _run(f"""
+        import numpy as np
+        from snnapp.core.runtime import open_backend
+        b = open_backend({str(folder)!r})
+        assert b.name == "onnx"
+        rng = np.random.default_rng(0)
+        r = b.run(rng.random((3, 28, 28), dtype=np.float32), rng.standard_normal((3, 32, 20)).astype(np.float32))
+        frames = list(b.stream(rng.random((1, 28, 28), dtype=np.float32), None))
+        import json
+        loaded = sorted(m for m in sys.modules if m.startswith('torch.'))
+        print(json.dumps([r.digits.tolist(), len(frames), loaded, sys.modules['torch'] is None]))
+    """)
+    assert res.returncode == 0, res.stderr
+    digits, n_frames, loaded, still_blocked = json.loads(res.stdout.strip().splitlines()[-1])
+    assert len(digits) == 3 and n_frames == 4 and loaded == [] and still_blocked
+
+
+def test_torch_backend_without_torch_is_a_clear_error(exported) -> None:
+    res = _run(f"""
+        from snnapp.core.errors import ModelError
+        from snnapp.core.runtime import open_backend
+        try:
+            open_backend({str(exported("audio"))!r}, "torch")
+        except ModelError as exc:
+            print("refused:", exc)
+    """)
+    assert res.returncode == 0 and "needs torch" in res.stdout, res.stderr
+
+
+def test_predict_cli_without_torch(exported) -> None:
+    image = sorted((SAMPLES / "image").glob("*.png"))[0]
+    res = _run(f"""
+        from snnapp.cli import app
+        sys.argv = ["snnapp", "predict", "--model", {str(exported("image"))!r}, "--image", {str(image)!r},
+                    "--backend", "onnx", "--json"]
+        app()
+    """)
+    assert res.returncode == 0, res.stderr
+    row = json.loads(res.stdout.strip().splitlines()[-1])
+    assert row["digit"] in range(10) and len(row["probabilities"]) == 10
