@@ -1,0 +1,131 @@
+"""The default search space per mode, space files (TOML or YAML), and trial values -> TrainConfig.
+
+The default searches what the paper tunes: the learning rate and the two target firing rates of
+the spike-count loss. Beta, threshold, time steps, hidden width and encoder can be added by name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from snnapp.core.errors import ConfigError
+from snnapp.core.network import NetworkConfig
+from snnapp.core.training import TrainConfig
+
+from ._space import Param, SearchSpace
+
+DEFAULT_STEPS = {"image": 4, "audio": 32, "multimodal": 4}
+PAPER_PARAMS = ("lr", "correct_rate", "incorrect_rate")
+OPTIONAL_PARAMS = ("beta", "threshold", "num_steps", "hidden", "encoder")
+
+_TRAIN_KEYS = {f.name for f in fields(TrainConfig)} - {"network", "encoder", "audio", "image", "epochs", "seed",
+                                                       "init_from", "limit", "val_fraction"}
+_NET_KEYS = {f.name for f in fields(NetworkConfig)} - {"mode", "image_in_channels", "audio_in_features"}
+_ENC_KEYS = {"encoder", "image_encoder", "audio_encoder"}
+
+
+def _param(name: str, mode: str) -> Param:
+    if name == "lr":
+        return Param("lr", "float", 1e-4, 2e-2, log=True, grid=(1e-3, 3e-3, 1e-2))
+    if name == "correct_rate":
+        return Param("correct_rate", "float", 0.5, 1.0, grid=(0.6, 0.8, 1.0))
+    if name == "incorrect_rate":
+        return Param("incorrect_rate", "float", 0.0, 0.5, grid=(0.0, 0.2, 0.4))
+    if name == "beta":
+        return Param("beta", "float", 0.5, 0.99, grid=(0.8, 0.9, 0.95))
+    if name == "threshold":
+        return Param("threshold", "float", 0.5, 2.0, grid=(0.5, 1.0, 1.5))
+    if name == "num_steps":
+        steps = (8, 16, 32) if mode == "audio" else (2, 4, 8)
+        return Param("num_steps", "categorical", choices=steps, grid=steps)
+    if name == "hidden":
+        return Param("hidden", "categorical", choices=(128, 256, 512), grid=(128, 256, 512))
+    if name == "encoder":
+        kinds = ("direct", "rate", "delta") if mode == "audio" else ("direct", "rate", "latency", "delta")
+        return Param("encoder", "categorical", choices=kinds, grid=kinds)
+    raise ConfigError(f"no default range for {name!r}; optional parameters are {', '.join(OPTIONAL_PARAMS)}")
+
+
+def default_space(mode: str, extra: Iterable[str] = ()) -> SearchSpace:
+    """The paper's three parameters, plus any of :data:`OPTIONAL_PARAMS` named in ``extra``."""
+    names = list(PAPER_PARAMS) + [n for n in extra if n not in PAPER_PARAMS]
+    return SearchSpace(tuple(_param(n, mode) for n in names))
+
+
+def load_space(path: Path) -> SearchSpace:
+    """Read a space file: ``[params.NAME]`` tables (low/high/log/grid or choices) and ``[fixed]``."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the space file ({exc.strerror})") from None
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: a space file ends in .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError, without importing yaml for TOML users
+        if type(exc).__module__.startswith("yaml"):
+            raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table with 'params' (and optionally 'fixed')")
+    try:
+        space = SearchSpace.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    check_fixed(space.fixed)
+    return space
+
+
+def check_fixed(fixed: dict[str, Any]) -> None:
+    unknown = set(fixed) - _TRAIN_KEYS - _NET_KEYS - _ENC_KEYS - {"hidden"}
+    if unknown:
+        raise ConfigError(f"unknown fixed settings: {', '.join(sorted(unknown))}")
+
+
+def base_config(mode: str, epochs: int, seed: int) -> TrainConfig:
+    """A trial's starting point: the CLI's defaults for ``mode``, trained ``epochs`` epochs."""
+    return TrainConfig(network=NetworkConfig(mode=mode, num_steps=DEFAULT_STEPS[mode]),  # type: ignore[arg-type]
+                       epochs=epochs, seed=seed, patience=max(epochs, 1))
+
+
+def make_config(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    """``base`` with fixed and sampled values applied (names as in :data:`PARAM_TARGETS`)."""
+    train: dict[str, Any] = {}
+    net: dict[str, Any] = {}
+    enc: dict[str, Any] = {}
+    mode = base.mode
+    for key, value in values.items():
+        if key in _TRAIN_KEYS:
+            train[key] = value
+        elif key == "hidden":
+            if mode in ("image", "multimodal"):
+                net["image_hidden"] = int(value)
+            if mode in ("audio", "multimodal"):
+                net["audio_hidden"] = tuple(int(value) for _ in base.network.audio_hidden)
+        elif key in ("audio_hidden", "image_channels"):
+            net[key] = tuple(value) if isinstance(value, (list, tuple)) else (int(value),)
+        elif key in _NET_KEYS:
+            net[key] = value
+        elif key == "encoder":
+            enc.update({b: value for b, used in (("image", base.network.uses_image), ("audio", base.network.uses_audio))
+                        if used})
+        elif key in ("image_encoder", "audio_encoder"):
+            enc[key.split("_")[0]] = value
+        else:
+            raise ConfigError(f"unknown setting {key!r}")
+    try:
+        return replace(base, network=replace(base.network, **net), encoder=replace(base.encoder, **enc), **train)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid trial settings {values}: {exc}") from None
+

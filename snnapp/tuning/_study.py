@@ -1,0 +1,213 @@
+"""Run a study: open or resume it, optimise, and keep the best trial's model, tested once.
+
+``trials`` is the study's total of finished trials, not this process's share: running the same
+command again resumes a study, and several workers on one storage stop together at the total.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+import platformdirs
+from optuna.trial import FrozenTrial, TrialState
+
+from snnapp.core.errors import ConfigError
+
+from ._defaults import base_config, check_fixed, default_space
+from ._methods import get_method
+from ._objective import ACTIVITY, Objective, trial_dir
+from ._pruning import make_pruner
+from ._space import SearchSpace
+from ._storage import check_same_study, normalise, open_storage, redact, study_attrs
+
+OBJECTIVES = ("accuracy", *ACTIVITY)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """Everything ``snnapp tune`` is asked for; the first block is fixed for the life of a study."""
+
+    mode: str
+    method: str = "bayes"
+    sampler: str | None = None
+    space: SearchSpace | None = None
+    epochs_per_trial: int = 3
+    train_fraction: float = 1.0
+    limit: int | None = None
+    seed: int = 0
+    objectives: tuple[str, ...] = ("accuracy",)
+    # free to change between runs of the same study
+    trials: int | None = None
+    timeout: float | None = None
+    pruner: str | None = None
+    storage: str | None = None
+    study: str | None = None
+    out: Path | None = None
+    device: str = "auto"
+    heartbeat_s: int = 10
+    grace_s: int = 30
+    test: bool = True
+
+    @property
+    def study_name(self) -> str:
+        return self.study or f"{self.mode}-{self.method}"
+
+
+@dataclass
+class TuneOutcome:
+    study: str
+    storage: str
+    finished: int
+    best: dict[str, Any] = field(default_factory=dict)
+    test_accuracy: float | None = None
+    best_model_dir: Path | None = None
+
+
+def trials_root(settings: TuneSettings) -> Path:
+    """Folder of the study's trial models: ``--out``, or ``<user data>/studies/<study>``."""
+    return settings.out or Path(platformdirs.user_data_dir("snnapp")) / "studies" / settings.study_name
+
+
+def _check(settings: TuneSettings) -> SearchSpace:
+    bad = [o for o in settings.objectives if o not in OBJECTIVES]
+    if bad or not settings.objectives or settings.objectives[0] != "accuracy" or len(settings.objectives) > 2:
+        raise ConfigError(f"objectives: give 'accuracy' or 'accuracy,spikes' or 'accuracy,synops', "
+                          f"got {','.join(settings.objectives)!r}")
+    if not 0.0 < settings.train_fraction <= 1.0:
+        raise ConfigError(f"train fraction must lie in (0, 1], got {settings.train_fraction}")
+    if settings.epochs_per_trial < 1:
+        raise ConfigError("epochs per trial must be at least 1")
+    space = settings.space or default_space(settings.mode)
+    check_fixed(space.fixed)
+    return space
+
+
+def _sampler_seed(seed: int, created: bool, study: optuna.Study) -> int:
+    # the process that creates a study samples reproducibly from --seed; other workers and resumed
+    # runs draw their own seed so that parallel workers do not propose the same points
+    if created:
+        return seed
+    return int(np.random.SeedSequence([seed, os.getpid(), len(study.trials)]).generate_state(1)[0])
+
+
+def open_study(settings: TuneSettings, space: SearchSpace) -> tuple[optuna.Study, bool]:
+    """Create the study or resume it after checking it was run with the same fixed settings."""
+    method = get_method(settings.method, settings.sampler)
+    multi = len(settings.objectives) > 1
+    if multi and not method.multi_objective:
+        raise ConfigError(f"{method.name} optimises one objective; use bayes, random or grid with --objectives")
+    if settings.method == "grid":
+        space.grid()  # errors about the grid before anything is stored
+    storage = open_storage(settings.storage, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s)
+    wanted = {"mode": settings.mode, "method": method.label, "objectives": list(settings.objectives),
+              "epochs_per_trial": settings.epochs_per_trial, "train_fraction": settings.train_fraction,
+              "limit": settings.limit, "seed": settings.seed, "space": space.to_json()}
+    name = settings.study_name
+    stored = study_attrs(storage, name)
+    directions = ["maximize"] + ["minimize"] * (len(settings.objectives) - 1)
+    pruner = make_pruner(settings.pruner or method.default_pruner, settings.epochs_per_trial)
+    created = False
+    if stored is None:
+        try:
+            optuna.create_study(storage=storage, study_name=name, directions=directions)
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:
+            pass  # another worker created it a moment ago
+        if created:
+            sid = storage.get_study_id_from_name(name)
+            for key, value in {**wanted, "pruner": settings.pruner or method.default_pruner,
+                               "out": str(trials_root(settings))}.items():
+                storage.set_study_user_attr(sid, key, value)
+        stored = study_attrs(storage, name) or wanted
+    check_same_study(name, stored, wanted)
+    study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
+    study.sampler = method.sampler(space, _sampler_seed(settings.seed, created, study), len(directions))
+    return study, created
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best finished trial; in a multi-objective study, the most accurate of the Pareto front."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not done:
+        return None
+    if len(study.directions) == 1:
+        return study.best_trial
+    return max(study.best_trials, key=lambda t: (t.values[0], -t.values[1]))
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def run_study(settings: TuneSettings, data_dir: Path, *, cache_dir: Path | None = None,
+              on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None, progress: Any = None) -> TuneOutcome:
+    """Optimise until ``trials`` trials of the study have finished (or ``timeout``), then keep the best."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = _check(settings)
+    study, _ = open_study(settings, space)
+    method = get_method(settings.method, settings.sampler)
+    total = settings.trials if settings.trials is not None else method.default_trials(space)
+    root = trials_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    objective = Objective(
+        space=space, base=base_config(settings.mode, settings.epochs_per_trial, settings.seed), root=root,
+        data_dir=data_dir, objectives=settings.objectives, train_fraction=settings.train_fraction,
+        limit=settings.limit, prune=len(settings.objectives) == 1, device=settings.device, cache_dir=cache_dir,
+        progress=progress)
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = []
+    if total is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(total, states=FINISHED))
+    if on_trial is not None:
+        callbacks.append(on_trial)
+    left = None if total is None else total - finished_count(study)
+    if left is None or left > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.optimize(objective, n_trials=left, timeout=settings.timeout, callbacks=callbacks,
+                           catch=(ConfigError,), gc_after_trial=True)
+    outcome = TuneOutcome(study.study_name, redact(normalise(settings.storage)), finished_count(study))
+    keep_best(study, root, data_dir, outcome, settings, cache_dir)
+    return outcome
+
+
+def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutcome, settings: TuneSettings,
+              cache_dir: Path | None) -> None:
+    """Copy the best trial's model to ``<root>/best``, test it once, and drop the other trial models."""
+    from snnapp.core.evaluation import evaluate_model
+
+    best = best_trial(study)
+    if best is None:
+        return
+    outcome.best = {"trial": best.number, "params": best.params, "values": best.values}
+    target = root / "best"
+    attrs = study.user_attrs
+    if attrs.get("test_trial") == best.number and (target / "config.json").exists():
+        outcome.test_accuracy, outcome.best_model_dir = attrs.get("test_accuracy"), target
+        return
+    source = trial_dir(root, best.number)
+    if not (source / "config.json").exists():
+        return  # trained by a worker on another machine: its model lives there
+    tmp = root / f".best-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    outcome.best_model_dir = target
+    study.set_user_attr("best_model_dir", str(target))
+    if settings.test:
+        res = evaluate_model(target, "test", data_dir, device=settings.device, cache_dir=cache_dir)
+        outcome.test_accuracy = float(res["accuracy"])
+        study.set_user_attr("test_accuracy", outcome.test_accuracy)
+        study.set_user_attr("test_trial", best.number)
+    keep = {t.number for t in (study.best_trials if len(study.directions) > 1 else [best])}
+    for t in study.get_trials(deepcopy=False, states=FINISHED):
+        if t.number not in keep:
+            shutil.rmtree(trial_dir(root, t.number), ignore_errors=True)
