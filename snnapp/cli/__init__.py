@@ -7,6 +7,7 @@ import typer
 
 from ._data import data_app
 from ._evaluate import evaluate_command
+from ._export import export_command
 from ._predict import predict_command
 from ._train import train_command
 
@@ -21,6 +22,7 @@ app.add_typer(data_app, name="data")
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
+app.command("export")(export_command)
 
 
 def main() -> None:

@@ -1,0 +1,36 @@
+"""``snnapp export``: a model folder's network as ONNX (one step, and the whole window) or NIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import fail, user_errors
+
+
+def export_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder to export.")],
+    format: Annotated[str, typer.Option("--format", help="onnx or nir.")] = "onnx",
+    out: Annotated[Optional[Path], typer.Option(help="Write here instead of into the model folder.")] = None,
+    window: Annotated[bool, typer.Option(help="ONNX: also export the whole window (all T steps), for batch work.")] = True,
+) -> None:
+    """Export for onnxruntime (model.onnx, the step graph) or for NIR tool chains (model.nir)."""
+    with user_errors():
+        if format == "onnx":
+            from snnapp.core.export import export_onnx
+
+            kinds = ["step"] + (["window"] if window and out is None else [])
+            for kind in kinds:
+                r = export_onnx(model_dir, out=out, kind=kind)
+                typer.echo(f"{r.path}: {kind} graph, {r.nodes} nodes, {r.bytes / 1e6:.2f} MB, {r.seconds:.1f} s")
+        elif format == "nir":
+            from snnapp.core.export_nir import export_nir
+
+            r = export_nir(model_dir, out=out)
+            typer.echo(f"{r.path}: NIR graph, {r.nodes} nodes, {r.edges} edges (read back and checked)")
+            for note in r.notes:
+                typer.echo(f"  note: {note}")
+        else:
+            fail(f"unknown format {format!r}; choose onnx or nir")

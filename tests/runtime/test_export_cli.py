@@ -1,0 +1,72 @@
+"""``snnapp export`` (ONNX and NIR) and ``snnapp predict --backend`` on tiny model folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from snnapp.cli import app
+from snnapp.core.modelio import load_model
+
+from .conftest import make_model
+
+SAMPLES = Path(__file__).resolve().parents[2] / "snnapp" / "assets" / "samples"
+
+
+def _invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_export_then_predict_with_both_backends(tmp_path: Path) -> None:
+    folder = make_model(tmp_path / "audio", "audio")
+    res = _invoke("export", folder)
+    assert res.exit_code == 0, res.output
+    assert "step graph" in res.stdout and "window graph" in res.stdout
+    assert load_model(folder).onnx_path is not None
+    wavs = sorted((SAMPLES / "audio").glob("*.wav"))[:4]
+    rows = {}
+    for backend in ("onnx", "torch"):
+        args = ["predict", "--model", folder, "--json", "--backend", backend] + [a for w in wavs for a in ("--audio", w)]
+        res = _invoke(*args)
+        assert res.exit_code == 0, res.output
+        rows[backend] = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["digit"] for r in rows["onnx"]] == [r["digit"] for r in rows["torch"]]
+    np.testing.assert_allclose([r["probabilities"] for r in rows["onnx"]],
+                               [r["probabilities"] for r in rows["torch"]], atol=1e-5)
+
+
+def test_export_out_and_bad_format(tmp_path: Path) -> None:
+    folder = make_model(tmp_path / "image", "image")
+    res = _invoke("export", folder, "--out", tmp_path / "x.onnx")
+    assert res.exit_code == 0 and (tmp_path / "x.onnx").is_file() and "window" not in res.stdout
+    res = _invoke("export", folder, "--format", "tflite")
+    assert res.exit_code == 1 and "unknown format" in res.stderr
+    res = _invoke("predict", "--model", folder, "--image", sorted((SAMPLES / "image").glob("*.png"))[0],
+                  "--backend", "onnx")
+    assert res.exit_code == 1 and "snnapp export" in res.stderr
+
+
+@pytest.mark.parametrize("mode", ["image", "audio", "multimodal"])
+def test_nir_export_reads_back(tmp_path: Path, mode: str) -> None:
+    nir = pytest.importorskip("nir")
+    folder = make_model(tmp_path / mode, mode)
+    res = _invoke("export", folder, "--format", "nir")
+    assert res.exit_code == 0, res.output
+    graph = nir.read(str(folder / "model.nir"))
+    load_model(folder)  # manifest refreshed
+    assert isinstance(graph.nodes["output_lif"], nir.LIF) and ("output_lif", "output") in graph.edges
+    assert ("image" in graph.nodes) == (mode != "audio") and ("audio" in graph.nodes) == (mode != "image")
+    assert "subtraction" in res.stdout  # the approximation is stated
+    lif = graph.nodes["output_lif"]
+    beta = 1 - 1e-4 / lif.tau  # snnTorch's mapping back
+    np.testing.assert_allclose(beta, 0.9, rtol=1e-5)
+
+
+def test_nir_refuses_the_conductance_neuron(tmp_path: Path) -> None:
+    pytest.importorskip("nir")
+    res = _invoke("export", make_model(tmp_path / "c", "audio", "cond"), "--format", "nir")
+    assert res.exit_code == 1 and "conductance" in res.stderr
