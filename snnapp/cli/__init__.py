@@ -10,6 +10,7 @@ from ._evaluate import evaluate_command
 from ._export import export_command
 from ._predict import predict_command
 from ._train import train_command
+from ._tune import tune_app
 
 app = typer.Typer(
     name="snnapp",
@@ -22,6 +23,7 @@ app.add_typer(data_app, name="data")
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
+app.add_typer(tune_app, name="tune")
 app.command("export")(export_command)
 
 

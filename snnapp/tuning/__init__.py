@@ -7,7 +7,9 @@ resumes after a crash and several worker processes, on one machine or many, can 
 from ._defaults import OPTIONAL_PARAMS, PAPER_PARAMS, default_space, load_space, make_config
 from ._methods import METHODS, BayesMethod, CmaesMethod, GridMethod, RandomMethod, SearchMethod, get_method
 from ._objective import ACTIVITY, Objective
+from ._plots import write_plots
 from ._pruning import PRUNERS, PruningProgress, make_pruner
+from ._report import StudySummary, load_studies, summarize, to_csv, to_markdown
 from ._space import PARAM_TARGETS, Param, SearchSpace, feasible
 from ._storage import default_storage_url, open_storage, redact
 from ._study import OBJECTIVES, TuneOutcome, TuneSettings, best_trial, open_study, run_study, trials_root
@@ -17,5 +19,6 @@ __all__ = [
     "Objective", "PAPER_PARAMS", "PARAM_TARGETS", "PRUNERS", "Param", "PruningProgress", "RandomMethod",
     "SearchMethod", "SearchSpace", "TuneOutcome", "TuneSettings", "best_trial", "default_space",
     "default_storage_url", "feasible", "get_method", "load_space", "make_config", "make_pruner", "open_storage",
-    "open_study", "redact", "run_study", "trials_root",
+    "open_study", "redact", "run_study", "trials_root", "StudySummary", "load_studies", "summarize", "to_csv",
+    "to_markdown", "write_plots",
 ]

@@ -114,7 +114,7 @@ def check_same_study(name: str, stored: dict[str, Any], wanted: dict[str, Any]) 
     """Refuse to resume a study with other settings: a study is never silently mixed or overwritten."""
     diff = [k for k in wanted if k in stored and stored[k] != wanted[k]]
     if stored.get("mode") != wanted.get("mode"):
-        raise ConfigError(f"study {name!r} is a {stored.get('mode')} study, not {wanted.get('mode')}; "
+        raise ConfigError(f"study {name!r} tunes the {stored.get('mode')} network, not {wanted.get('mode')}; "
                           "choose another --study name")
     if diff:
         detail = ", ".join(f"{k} {stored[k]!r} (asked {wanted[k]!r})" for k in diff)
