@@ -15,6 +15,7 @@ def export_command(
     format: Annotated[str, typer.Option("--format", help="onnx or nir.")] = "onnx",
     out: Annotated[Optional[Path], typer.Option(help="Write here instead of into the model folder.")] = None,
     window: Annotated[bool, typer.Option(help="ONNX: also export the whole window (all T steps), for batch work.")] = True,
+    int8: Annotated[bool, typer.Option(help="ONNX: also write model.int8.onnx (dynamic int8 quantisation).")] = False,
 ) -> None:
     """Export for onnxruntime (model.onnx, the step graph) or for NIR tool chains (model.nir)."""
     with user_errors():
@@ -25,6 +26,13 @@ def export_command(
             for kind in kinds:
                 r = export_onnx(model_dir, out=out, kind=kind)
                 typer.echo(f"{r.path}: {kind} graph, {r.nodes} nodes, {r.bytes / 1e6:.2f} MB, {r.seconds:.1f} s")
+            if int8:
+                if out is not None:
+                    fail("--int8 writes into the model folder; leave out --out")
+                from snnapp.core.export_quant import quantize
+
+                q = quantize(model_dir)
+                typer.echo(f"{q}: int8 step graph, {q.stat().st_size / 1e6:.2f} MB")
         elif format == "nir":
             from snnapp.core.export_nir import export_nir
 

@@ -70,3 +70,20 @@ def test_nir_refuses_the_conductance_neuron(tmp_path: Path) -> None:
     pytest.importorskip("nir")
     res = _invoke("export", make_model(tmp_path / "c", "audio", "cond"), "--format", "nir")
     assert res.exit_code == 1 and "conductance" in res.stderr
+
+
+def test_int8_export_runs_and_mostly_agrees(tmp_path: Path) -> None:
+    from snnapp.core.runtime import OnnxBackend
+
+    from .conftest import random_inputs
+
+    folder = make_model(tmp_path / "audio", "audio")
+    res = _invoke("export", folder, "--int8", "--no-window")
+    assert res.exit_code == 0, res.output
+    model = load_model(folder)
+    q = folder / "model.int8.onnx"
+    assert q.stat().st_size < (folder / "model.onnx").stat().st_size
+    _, audio = random_inputs(200)
+    d_float = OnnxBackend(model, threads=1).run(None, audio).digits
+    d_int8 = OnnxBackend(model, threads=1, path=q).run(None, audio).digits
+    assert (d_float == d_int8).mean() > 0.8  # untrained weights: most decisions survive int8
