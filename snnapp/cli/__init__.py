@@ -8,6 +8,7 @@ import typer
 from ._data import data_app
 from ._evaluate import evaluate_command
 from ._export import export_command
+from ._listen import listen_command
 from ._predict import predict_command
 from ._train import train_command
 from ._tune import tune_app
@@ -25,6 +26,7 @@ app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
 app.add_typer(tune_app, name="tune")
 app.command("export")(export_command)
+app.command("listen")(listen_command)
 
 
 def main() -> None:

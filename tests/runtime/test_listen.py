@@ -1,0 +1,67 @@
+"""The voice activity segmenter and ``snnapp listen --audio-file`` (fast and real-time, SIGTERM)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from snnapp.core.preprocess import load_wav
+from snnapp.core.vad import Segmenter
+
+SAMPLES = Path(__file__).resolve().parents[2] / "snnapp" / "assets" / "samples" / "audio"
+
+
+@pytest.fixture(scope="module")
+def sequence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """Four sample digits separated by 0.6 s of quiet noise, as one WAV."""
+    rng = np.random.default_rng(0)
+    wavs = sorted(SAMPLES.glob("*.wav"))[:4]
+    parts = []
+    for w in wavs:
+        d, rate = load_wav(w)
+        parts += [rng.normal(0, 1e-4, int(0.6 * rate)).astype(np.float32), d.mean(axis=1)]
+    parts.append(np.zeros(int(0.6 * rate), np.float32))
+    path = tmp_path_factory.mktemp("wav") / "digits.wav"
+    sf.write(path, np.concatenate(parts), rate)
+    return path, len(wavs)
+
+
+def test_segmenter_finds_each_utterance(sequence) -> None:
+    path, n = sequence
+    data, rate = load_wav(path)
+    seg = Segmenter(rate)
+    cuts = [u for i in range(0, len(data), 400) for u in seg.push(data[i:i + 400])] + seg.flush()
+    assert len(cuts) == n
+    assert all(0.2 < u.end_s - u.start_s < 1.5 for u in cuts)
+    assert all(a.end_s <= b.start_s for a, b in zip(cuts, cuts[1:]))
+    assert Segmenter(rate).push(np.zeros(rate, np.float32)) == []  # silence is no utterance
+
+
+def test_listen_replay_prints_one_json_line_per_utterance(exported, sequence) -> None:
+    path, n = sequence
+    res = subprocess.run([sys.executable, "-c", "from snnapp.cli import main; main()", "listen", "--model", str(exported("audio")),
+                          "--audio-file", str(path), "--fast"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(rows) == n
+    for r in rows:
+        assert r["digit"] in range(10) and len(r["probabilities"]) == 10 and r["latency_ms"] < 1000
+
+
+def test_listen_stops_cleanly_on_sigterm(exported, sequence) -> None:
+    path, _ = sequence
+    proc = subprocess.Popen([sys.executable, "-c", "from snnapp.cli import main; main()", "listen", "--model", str(exported("audio")),
+                             "--audio-file", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
