@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +127,21 @@ def open_study(settings: TuneSettings, space: SearchSpace) -> tuple[optuna.Study
             for key, value in {**wanted, "pruner": settings.pruner or method.default_pruner,
                                "out": str(trials_root(settings))}.items():
                 storage.set_study_user_attr(sid, key, value)
-        stored = study_attrs(storage, name) or wanted
+        stored = _wait_for_attrs(storage, name)
     check_same_study(name, stored, wanted)
     study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
     study.sampler = method.sampler(space, _sampler_seed(settings.seed, created, study), len(directions))
     return study, created
+
+
+def _wait_for_attrs(storage: optuna.storages.BaseStorage, name: str, wait_s: float = 20.0) -> dict[str, Any]:
+    """The study's settings, waiting for the worker that created it a moment ago to write them."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        stored = study_attrs(storage, name) or {}
+        if "space" in stored or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.2)
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
