@@ -12,7 +12,7 @@ import copy
 import json
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from snnapp.core.encoders import audio_features_per_step, image_channels
 from snnapp.core.errors import ConfigError
 from snnapp.core.evaluation import evaluate_examples, run_examples
 from snnapp.core.modelio import ModelConfig, load_model, save_model
-from snnapp.core.network import SpikingDigitNet, fit_temperature
+from snnapp.core.network import SpikingDigitNet, decide, fit_temperature
 from snnapp.core.torch_model import resolve_device, weights_of
 
 from ._augment import augment_images
@@ -85,6 +85,64 @@ def _masks(cfg: TrainConfig, n: int, rng: np.random.Generator, device: torch.dev
     return img, aud
 
 
+@dataclass
+class _RunState:
+    """What a checkpoint carries besides the weights: enough to continue as if never stopped."""
+
+    next_epoch: int = 0
+    best_acc: float = -1.0
+    best_model: dict | None = None
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    train_time: float = 0.0
+
+
+def _restore(path: Path, cfg: TrainConfig, net, opt, sched, dev: torch.device) -> _RunState:
+    ck = torch.load(path, map_location=dev, weights_only=True)
+    if ck.get("fingerprint") != _fingerprint(cfg):
+        raise ConfigError(f"{path}: the checkpoint belongs to a run with other settings; "
+                          "start afresh without --resume or use another --out")
+    net.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    sched.load_state_dict(ck["scheduler"])
+    return _RunState(ck["epoch"] + 1, ck["best_acc"], ck["best_model"], ck["bad_epochs"],
+                     json.loads(ck["history"]), ck["train_time"])
+
+
+def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_ex: Examples,
+                 dev: torch.device, progress: Progress) -> dict:
+    """One pass over the training examples; every random choice derives from (seed, epoch)."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    aug_gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    torch.manual_seed(cfg.seed * 100_019 + epoch)  # dropout: resumed runs repeat it exactly
+    pairs = _epoch_pairs(train_ex, rng)
+    order = rng.permutation(len(train_ex))
+    image_aug = (lambda x: augment_images(x, aug_gen)) if cfg.augment else None
+    batches = (len(train_ex) + cfg.batch_size - 1) // cfg.batch_size
+    net.train()
+    progress.epoch_start(epoch, cfg.epochs, batches)
+    t0, seen, tot_loss, tot_ok = time.perf_counter(), 0, 0.0, 0
+    for s in range(batches):
+        idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+        b = make_batch(train_ex, idx, cfg.network.num_steps, cfg.encoder, dev, pairs=pairs, rng=rng,
+                       image_aug=image_aug)
+        m_img, m_aud = _masks(cfg, len(idx), rng, dev)
+        res = net(b.image, b.audio, m_img, m_aud)
+        loss = loss_fn(res.counts, b.labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        value = loss.item()
+        seen += len(idx)
+        tot_loss += value * len(idx)
+        tot_ok += int((res.counts.argmax(1) == b.labels).sum())
+        progress.batch_end(value, tot_ok / seen, seen / (time.perf_counter() - t0))
+    dt = time.perf_counter() - t0
+    return {"epoch": epoch, "loss": tot_loss / seen, "train_accuracy": tot_ok / seen, "samples_per_s": seen / dt,
+            "epoch_time_s": dt, "lr": sched.get_last_lr()[0]}
+
+
 def train(
     cfg: TrainConfig, out: str | Path, data_dir: Path, *, device: str = "auto", resume: bool = False,
     progress: Progress | None = None, cache_dir: Path | None = None,
@@ -99,12 +157,12 @@ def train(
     cfg = complete_network(cfg)
     dev = resolve_device(device)
     torch.manual_seed(cfg.seed)
-    kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=cache_dir)
     if examples is None:
+        kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=cache_dir,
+                  limit=cfg.limit)
         progress.message(f"loading {cfg.mode} data from {data_dir}")
-        train_ex = load_examples(cfg.mode, "train", data_dir, limit=cfg.limit,
-                                 audio_copies=cfg.audio_copies if cfg.augment else 0, **kw)
-        val_ex = load_examples(cfg.mode, "val", data_dir, limit=cfg.limit, **kw)
+        train_ex = load_examples(cfg.mode, "train", data_dir, audio_copies=cfg.audio_copies if cfg.augment else 0, **kw)
+        val_ex = load_examples(cfg.mode, "val", data_dir, **kw)
     else:
         train_ex, val_ex = examples
 
@@ -117,73 +175,42 @@ def train(
                                                 pct_start=0.15)
     loss_fn = make_loss(cfg.loss, cfg.network.num_steps, cfg.correct_rate, cfg.incorrect_rate)
     ckpt_path = _checkpoint_dir(out) / "checkpoint.pt"
-    start_epoch, best_acc, best_state, bad, history, train_time = 0, -1.0, None, 0, [], 0.0
+    st = _RunState()
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
-        if ck.get("fingerprint") != _fingerprint(cfg):
-            raise ConfigError(f"{ckpt_path}: the checkpoint belongs to a run with other settings; "
-                              "start afresh without --resume or use another --out")
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        start_epoch, best_acc, best_state = ck["epoch"] + 1, ck["best_acc"], ck["best_model"]
-        bad, history, train_time = ck["bad_epochs"], json.loads(ck["history"]), ck["train_time"]
-        progress.message(f"resumed from {ckpt_path} after epoch {start_epoch}")
+        st = _restore(ckpt_path, cfg, net, opt, sched, dev)
+        progress.message(f"resumed from {ckpt_path} after epoch {st.next_epoch}")
 
-    aug_gen = torch.Generator()
-    T = cfg.network.num_steps
-    for epoch in range(start_epoch, cfg.epochs):
-        if bad >= cfg.patience:
+    for epoch in range(st.next_epoch, cfg.epochs):
+        if st.bad_epochs >= cfg.patience:
             break
-        rng = np.random.default_rng([cfg.seed, epoch])
-        aug_gen.manual_seed(cfg.seed * 100_003 + epoch)
-        torch.manual_seed(cfg.seed * 100_019 + epoch)  # dropout: resumed runs repeat it exactly
-        pairs = _epoch_pairs(train_ex, rng)
-        order = rng.permutation(len(train_ex))
-        net.train()
-        progress.epoch_start(epoch, cfg.epochs, steps_per_epoch)
-        t0, seen, tot_loss, tot_ok = time.perf_counter(), 0, 0.0, 0
-        image_aug = (lambda x: augment_images(x, aug_gen)) if cfg.augment else None
-        for s in range(steps_per_epoch):
-            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            b = make_batch(train_ex, idx, T, cfg.encoder, dev, pairs=pairs, rng=rng, image_aug=image_aug)
-            m_img, m_aud = _masks(cfg, len(idx), rng, dev)
-            res = net(b.image, b.audio, m_img, m_aud)
-            loss = loss_fn(res.counts, b.labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            seen += len(idx)
-            tot_loss += loss.item() * len(idx)
-            tot_ok += int((res.counts.argmax(1) == b.labels).sum())
-            progress.batch_end(loss.item(), tot_ok / seen, seen / (time.perf_counter() - t0))
-        epoch_time = time.perf_counter() - t0
-        train_time += epoch_time
+        row = _train_epoch(cfg, epoch, net, opt, sched, loss_fn, train_ex, dev, progress)
+        st.train_time += row["epoch_time_s"]
         val = run_examples(net, val_ex, cfg.encoder, dev)
-        from snnapp.core.network import decide
-        val_acc = float((decide(val.counts, val.final_mem) == val_ex.labels).mean())
-        improved = val_acc > best_acc
-        if improved:
-            best_acc, best_state, bad = val_acc, copy.deepcopy(net.state_dict()), 0
+        row["val_accuracy"] = float((decide(val.counts, val.final_mem) == val_ex.labels).mean())
+        if row["val_accuracy"] > st.best_acc:
+            st.best_acc, st.best_model, st.bad_epochs = row["val_accuracy"], copy.deepcopy(net.state_dict()), 0
         else:
-            bad += 1
-        row = {"epoch": epoch, "loss": tot_loss / seen, "train_accuracy": tot_ok / seen, "val_accuracy": val_acc,
-               "samples_per_s": seen / epoch_time, "epoch_time_s": epoch_time, "lr": sched.get_last_lr()[0]}
-        history.append(row)
+            st.bad_epochs += 1
+        st.history.append(row)
+        st.next_epoch = epoch + 1
         progress.epoch_end(epoch, row)
         _save_checkpoint(ckpt_path, {
             "fingerprint": _fingerprint(cfg), "epoch": epoch, "model": net.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "best_acc": best_acc, "best_model": best_state, "bad_epochs": bad,
-            "history": json.dumps(history), "train_time": train_time})
+            "scheduler": sched.state_dict(), "best_acc": st.best_acc, "best_model": st.best_model,
+            "bad_epochs": st.bad_epochs, "history": json.dumps(st.history), "train_time": st.train_time})
+    return _finish(cfg, out, net, st, val_ex, dev, progress)
 
-    net.load_state_dict(best_state)
+
+def _finish(cfg: TrainConfig, out: Path, net: SpikingDigitNet, st: _RunState, val_ex: Examples,
+            dev: torch.device, progress: Progress) -> TrainResult:
+    """Best weights, a readout temperature fitted on validation data, metrics, the model folder."""
+    net.load_state_dict(st.best_model)
     net.eval()
     val = run_examples(net, val_ex, cfg.encoder, dev)
     temperature = fit_temperature(val.counts, val.final_mem, val_ex.labels)
     metrics = {"mode": cfg.mode, "val": evaluate_examples(net, val_ex, cfg.encoder, dev, temperature),
-               "history": history, "train_time_s": train_time, "epochs_run": len(history),
-               "best_epoch": int(np.argmax([h["val_accuracy"] for h in history])), "device": str(dev),
+               "history": st.history, "train_time_s": st.train_time, "epochs_run": len(st.history),
+               "best_epoch": int(np.argmax([h["val_accuracy"] for h in st.history])), "device": str(dev),
                "torch": torch.__version__}
     model_cfg = ModelConfig(network=cfg.network, encoder=cfg.encoder, audio=cfg.audio, image=cfg.image,
                             temperature=temperature, training=cfg.hyper())
