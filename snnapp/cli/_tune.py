@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +12,7 @@ from ._common import DataDirOption, DeviceOption, user_errors
 tune_app = typer.Typer(help="Search the training hyper-parameters with Optuna; `tune report` tabulates studies.",
                        invoke_without_command=True, no_args_is_help=False)
 
-StorageOption = Annotated[Optional[str], typer.Option(
+StorageOption = Annotated[str | None, typer.Option(
     "--storage", envvar="SNNAPP_TUNE_STORAGE", show_default=False,
     help="sqlite:///FILE.db, postgresql+psycopg2://USER:PW@HOST/DB, journal:FILE.log "
          "(default: studies.db in the user data folder).")]
@@ -62,23 +62,23 @@ def tune_command(
     ctx: typer.Context,
     mode: Annotated[str, typer.Option(help="image, audio or multimodal.")] = "image",
     method: Annotated[str, typer.Option(help="grid, random, bayes or cmaes.")] = "bayes",
-    sampler: Annotated[Optional[str], typer.Option(help="For bayes: tpe (default) or gp.")] = None,
-    trials: Annotated[Optional[int], typer.Option(min=1, help="Finished trials the study should have in all "
+    sampler: Annotated[str | None, typer.Option(help="For bayes: tpe (default) or gp.")] = None,
+    trials: Annotated[int | None, typer.Option(min=1, help="Finished trials the study should have in all "
                                                   "(default: the whole grid, or 20).")] = None,
-    timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after S seconds.")] = None,
     storage: StorageOption = None,
-    study: Annotated[Optional[str], typer.Option(help="Study name (default: MODE-METHOD); reused to resume.")] = None,
-    space: Annotated[Optional[Path], typer.Option(help="Search space file (.toml, .yaml).")] = None,
-    grid: Annotated[Optional[list[str]], typer.Option(help="Grid values NAME=v1,v2,...; repeatable.")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name (default: MODE-METHOD); reused to resume.")] = None,
+    space: Annotated[Path | None, typer.Option(help="Search space file (.toml, .yaml).")] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="Grid values NAME=v1,v2,...; repeatable.")] = None,
     also: Annotated[str, typer.Option(help="Add to the default space: beta,threshold,num_steps,hidden,encoder.")] = "",
     epochs_per_trial: Annotated[int, typer.Option(min=1)] = 3,
     train_fraction: Annotated[float, typer.Option(help="Share of the training data each trial uses.")] = 1.0,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="First N training and validation examples only.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="First N training and validation examples only.")] = None,
     seed: Annotated[int, typer.Option()] = 0,
-    pruner: Annotated[Optional[str], typer.Option(help="median, hyperband or none (default: none for grid, "
+    pruner: Annotated[str | None, typer.Option(help="median, hyperband or none (default: none for grid, "
                                                   "else median).")] = None,
     objectives: Annotated[str, typer.Option(help="accuracy, accuracy,spikes or accuracy,synops.")] = "accuracy",
-    out: Annotated[Optional[Path], typer.Option(help="Folder of the trial models (default: user data folder).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder of the trial models (default: user data folder).")] = None,
     test: Annotated[bool, typer.Option(help="Evaluate the best model once on the test set.")] = True,
     device: DeviceOption = "auto",
     data_dir: DataDirOption = None,
@@ -89,9 +89,15 @@ def tune_command(
     from rich.console import Console
 
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
-    from snnapp.core.network import MODES
     from snnapp.core.errors import ConfigError
-    from snnapp.tuning import TuneSettings, default_space, get_method, load_space, run_study
+    from snnapp.core.network import MODES
+    from snnapp.tuning import (
+        TuneSettings,
+        default_space,
+        get_method,
+        load_space,
+        run_study,
+    )
 
     console = Console()
     with user_errors():
@@ -122,14 +128,21 @@ def tune_command(
 
 @tune_app.command("report")
 def report_command(
-    studies: Annotated[Optional[list[str]], typer.Argument(help="Study names (default: all in the storage).")] = None,
+    studies: Annotated[list[str] | None, typer.Argument(help="Study names (default: all in the storage).")] = None,
     storage: StorageOption = None,
-    csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table as CSV here.")] = None,
-    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write the Markdown here.")] = None,
-    plots: Annotated[Optional[Path], typer.Option(help="Write PNG plots of every study into this folder.")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV here.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the Markdown here.")] = None,
+    plots: Annotated[Path | None, typer.Option(help="Write PNG plots of every study into this folder.")] = None,
 ) -> None:
     """Print the table of studies: best settings, validation and test accuracy, trials, compute."""
-    from snnapp.tuning import load_studies, open_storage, summarize, to_csv, to_markdown, write_plots
+    from snnapp.tuning import (
+        load_studies,
+        open_storage,
+        summarize,
+        to_csv,
+        to_markdown,
+        write_plots,
+    )
 
     with user_errors():
         loaded = load_studies(open_storage(storage), list(studies or []))

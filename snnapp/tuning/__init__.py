@@ -4,21 +4,74 @@ Built on Optuna: a study lives in a storage (SQLite file, journal file or databa
 resumes after a crash and several worker processes, on one machine or many, can share it.
 """
 
-from ._defaults import OPTIONAL_PARAMS, PAPER_PARAMS, default_space, load_space, make_config
-from ._methods import METHODS, BayesMethod, CmaesMethod, GridMethod, RandomMethod, SearchMethod, get_method
+from ._defaults import (
+    OPTIONAL_PARAMS,
+    PAPER_PARAMS,
+    default_space,
+    load_space,
+    make_config,
+)
+from ._methods import (
+    METHODS,
+    BayesMethod,
+    CmaesMethod,
+    GridMethod,
+    RandomMethod,
+    SearchMethod,
+    get_method,
+)
 from ._objective import ACTIVITY, Objective
 from ._plots import write_plots
 from ._pruning import PRUNERS, PruningProgress, make_pruner
 from ._report import StudySummary, load_studies, summarize, to_csv, to_markdown
 from ._space import PARAM_TARGETS, Param, SearchSpace, feasible
 from ._storage import default_storage_url, open_storage, redact
-from ._study import OBJECTIVES, TuneOutcome, TuneSettings, best_trial, open_study, run_study, trials_root
+from ._study import (
+    OBJECTIVES,
+    TuneOutcome,
+    TuneSettings,
+    best_trial,
+    open_study,
+    run_study,
+    trials_root,
+)
 
 __all__ = [
-    "ACTIVITY", "BayesMethod", "CmaesMethod", "GridMethod", "METHODS", "OBJECTIVES", "OPTIONAL_PARAMS",
-    "Objective", "PAPER_PARAMS", "PARAM_TARGETS", "PRUNERS", "Param", "PruningProgress", "RandomMethod",
-    "SearchMethod", "SearchSpace", "TuneOutcome", "TuneSettings", "best_trial", "default_space",
-    "default_storage_url", "feasible", "get_method", "load_space", "make_config", "make_pruner", "open_storage",
-    "open_study", "redact", "run_study", "trials_root", "StudySummary", "load_studies", "summarize", "to_csv",
-    "to_markdown", "write_plots",
+    "ACTIVITY",
+    "METHODS",
+    "OBJECTIVES",
+    "OPTIONAL_PARAMS",
+    "PAPER_PARAMS",
+    "PARAM_TARGETS",
+    "PRUNERS",
+    "BayesMethod",
+    "CmaesMethod",
+    "GridMethod",
+    "Objective",
+    "Param",
+    "PruningProgress",
+    "RandomMethod",
+    "SearchMethod",
+    "SearchSpace",
+    "StudySummary",
+    "TuneOutcome",
+    "TuneSettings",
+    "best_trial",
+    "default_space",
+    "default_storage_url",
+    "feasible",
+    "get_method",
+    "load_space",
+    "load_studies",
+    "make_config",
+    "make_pruner",
+    "open_storage",
+    "open_study",
+    "redact",
+    "run_study",
+    "summarize",
+    "to_csv",
+    "to_markdown",
+    "trials_root",
+    "write_plots",
 ]

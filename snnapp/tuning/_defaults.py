@@ -7,9 +7,10 @@ the spike-count loss. Beta, threshold, time steps, hidden width and encoder can 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from snnapp.core.errors import ConfigError
 from snnapp.core.network import NetworkConfig

@@ -56,8 +56,8 @@ class Objective:
         copies = cfg.audio_copies if cfg.augment else 0
         key = (cfg.mode, cfg.seed, cfg.val_fraction, copies, cfg.audio)
         if key not in self._examples:
-            kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=self.cache_dir,
-                      limit=self.limit)
+            kw: dict[str, Any] = {"audio_cfg": cfg.audio, "val_fraction": cfg.val_fraction, "seed": cfg.seed,
+                                  "cache_dir": self.cache_dir, "limit": self.limit}
             tr = load_examples(cfg.mode, "train", self.data_dir, audio_copies=copies, **kw)
             va = load_examples(cfg.mode, "val", self.data_dir, **kw)
             if self.train_fraction < 1.0:

@@ -7,8 +7,8 @@ search) is skipped with a reason instead of failing the whole report.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import optuna
 from optuna.trial import FrozenTrial

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 
@@ -78,7 +79,7 @@ class Param:
         return d
 
     @classmethod
-    def from_dict(cls, name: str, d: dict[str, Any]) -> "Param":
+    def from_dict(cls, name: str, d: dict[str, Any]) -> Param:
         if not isinstance(d, dict):
             raise ConfigError(f"parameter {name}: expected a table with low/high or choices")
         unknown = set(d) - {"type", "low", "high", "log", "choices", "grid"}
@@ -134,7 +135,7 @@ class SearchSpace:
             raise ConfigError("contradictory grid: no point has an incorrect rate below its correct rate")
         return grid
 
-    def with_grid(self, values: dict[str, Sequence[Any]]) -> "SearchSpace":
+    def with_grid(self, values: dict[str, Sequence[Any]]) -> SearchSpace:
         """This space with the grid values of some parameters replaced (``--grid NAME=...``)."""
         unknown = set(values) - set(self.names)
         if unknown:
@@ -162,7 +163,7 @@ class SearchSpace:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SearchSpace":
+    def from_dict(cls, d: dict[str, Any]) -> SearchSpace:
         unknown = set(d) - {"params", "fixed"}
         if unknown:
             raise ConfigError(f"space: unknown sections {', '.join(sorted(unknown))}; expected params and fixed")

@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 import platformdirs
+from sqlalchemy.exc import SQLAlchemyError
 
 from snnapp.core.errors import ConfigError
 
@@ -92,7 +93,7 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
         except ImportError as exc:
             raise ConfigError(f"cannot open storage {redact(url)}: missing database driver {exc.name!r} "
                               "(e.g. pip install psycopg2-binary)") from None
-        except Exception as exc:  # sqlalchemy errors: unreachable host, bad credentials, bad URL
+        except (SQLAlchemyError, ValueError) as exc:  # unreachable host, bad credentials, bad URL
             last = exc
             if "could not connect" in str(exc) or "password" in str(exc) or "ArgumentError" in type(exc).__name__:
                 break

@@ -11,8 +11,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -118,5 +118,5 @@ def postgres_url() -> Iterator[str]:
         yield f"postgresql+psycopg2://optuna:optuna-pw@127.0.0.1:{port}/optuna"
     finally:
         subprocess.run([*prefix, f"{pg}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"], cwd=root,
-                       capture_output=True)
+                       capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)

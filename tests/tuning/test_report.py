@@ -10,7 +10,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from snnapp.tuning import PruningProgress, SearchSpace, summarize, to_csv, to_markdown, write_plots
+from snnapp.tuning import (
+    PruningProgress,
+    SearchSpace,
+    summarize,
+    to_csv,
+    to_markdown,
+    write_plots,
+)
 
 
 def _study(directions=("maximize",), loss="mse_rate") -> optuna.Study:

@@ -8,8 +8,16 @@ import optuna
 import pytest
 
 from snnapp.core.errors import ConfigError
-from snnapp.tuning import (PAPER_PARAMS, SearchSpace, default_space, feasible, get_method, load_space, make_config,
-                           make_pruner)
+from snnapp.tuning import (
+    PAPER_PARAMS,
+    SearchSpace,
+    default_space,
+    feasible,
+    get_method,
+    load_space,
+    make_config,
+    make_pruner,
+)
 from snnapp.tuning._defaults import base_config
 
 

@@ -16,8 +16,8 @@ from snnapp.tuning import TuneSettings, load_space, open_storage, run_study
 
 
 def _settings(tmp_path: Path, space_file: Path, **kw) -> TuneSettings:
-    base = dict(mode="audio", method="random", space=load_space(space_file), epochs_per_trial=2, limit=96,
-                trials=3, storage=f"sqlite:///{tmp_path / 's.db'}", out=tmp_path / "trials", device="cpu")
+    base = {"mode": "audio", "method": "random", "space": load_space(space_file), "epochs_per_trial": 2, "limit": 96,
+            "trials": 3, "storage": f"sqlite:///{tmp_path / 's.db'}", "out": tmp_path / "trials", "device": "cpu"}
     base.update(kw)
     return TuneSettings(**base)
 

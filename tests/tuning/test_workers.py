@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from snnapp.tuning import open_storage
@@ -30,7 +29,7 @@ def _two_workers(storage: str, space_file: Path, out: Path, data_dir: Path, cach
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
-    per_worker = [[int(n) for n in re.findall(r"^trial\s+(\d+) (?:done|pruned|infeasible)", o, re.M)] for o, _ in outs]
+    per_worker = [[int(n) for n in re.findall(r"^trial\s+(\d+) (?:done|pruned|infeasible)", o, re.MULTILINE)] for o, _ in outs]
     study = optuna.load_study(study_name="shared", storage=open_storage(storage))
     numbers = sorted(t.number for t in study.get_trials(states=FINISHED))
     assert len(numbers) >= trials  # both workers stop at the study's total (one may overshoot by one)
