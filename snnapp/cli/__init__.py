@@ -10,6 +10,7 @@ from ._evaluate import evaluate_command
 from ._export import export_command
 from ._listen import listen_command
 from ._predict import predict_command
+from ._reproduce import reproduce_command
 from ._train import train_command
 from ._tune import tune_app
 
@@ -25,6 +26,7 @@ app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
 app.add_typer(tune_app, name="tune")
+app.command("reproduce")(reproduce_command)
 app.command("export")(export_command)
 app.command("listen")(listen_command)
 

@@ -24,6 +24,14 @@ from ._objective import ACTIVITY, Objective
 from ._plots import write_plots
 from ._pruning import PRUNERS, PruningProgress, make_pruner
 from ._report import StudySummary, load_studies, summarize, to_csv, to_markdown
+from ._reproduce import (
+    BUDGETS,
+    PAPER_ACCURACY,
+    Budget,
+    budget_space,
+    run_reproduce,
+    tables,
+)
 from ._space import PARAM_TARGETS, Param, SearchSpace, feasible
 from ._storage import default_storage_url, open_storage, redact
 from ._study import (
@@ -38,13 +46,16 @@ from ._study import (
 
 __all__ = [
     "ACTIVITY",
+    "BUDGETS",
     "METHODS",
     "OBJECTIVES",
     "OPTIONAL_PARAMS",
+    "PAPER_ACCURACY",
     "PAPER_PARAMS",
     "PARAM_TARGETS",
     "PRUNERS",
     "BayesMethod",
+    "Budget",
     "CmaesMethod",
     "GridMethod",
     "Objective",
@@ -57,6 +68,7 @@ __all__ = [
     "TuneOutcome",
     "TuneSettings",
     "best_trial",
+    "budget_space",
     "default_space",
     "default_storage_url",
     "feasible",
@@ -68,8 +80,10 @@ __all__ = [
     "open_storage",
     "open_study",
     "redact",
+    "run_reproduce",
     "run_study",
     "summarize",
+    "tables",
     "to_csv",
     "to_markdown",
     "trials_root",
