@@ -194,6 +194,8 @@ def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutc
               cache_dir: Path | None) -> None:
     """Copy the best trial's model to ``<root>/best``, test it once, and drop the other trial models."""
     from snnapp.core.evaluation import evaluate_model
+    from snnapp.core.modelcard import write_card
+    from snnapp.core.modelio import update_metrics
 
     best = best_trial(study)
     if best is None:
@@ -214,9 +216,15 @@ def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutc
     tmp.rename(target)
     outcome.best_model_dir = target
     study.set_user_attr("best_model_dir", str(target))
+    metrics: dict[str, Any] = {"tuning": {"study": study.study_name, "storage": outcome.storage, "trial": best.number,
+                                          "params": best.params, "method": study.user_attrs.get("method")}}
     if settings.test:
         res = evaluate_model(target, "test", data_dir, device=settings.device, cache_dir=cache_dir)
         outcome.test_accuracy = float(res["accuracy"])
+        metrics["test"] = {k: v for k, v in res.items() if k not in ("model", "mode", "split")}
+    update_metrics(target, metrics)
+    write_card(target)
+    if settings.test:
         study.set_user_attr("test_accuracy", outcome.test_accuracy)
         study.set_user_attr("test_trial", best.number)
     keep = {t.number for t in (study.best_trials if len(study.directions) > 1 else [best])}

@@ -29,6 +29,9 @@ def test_study_resumes_and_keeps_the_best_model_tested_once(tmp_path, space_file
     folder = load_model(first.best_model_dir)
     assert folder.config.mode == "audio" and folder.config.network.audio_hidden == (32,)
     assert folder.config.training["lr"] == pytest.approx(first.best["params"]["lr"])
+    assert folder.metrics["test"]["accuracy"] == first.test_accuracy
+    assert folder.metrics["tuning"]["trial"] == first.best["trial"]
+    assert (first.best_model_dir / "MODEL_CARD.md").exists()
     # the same command again with a larger budget resumes: the 3 finished trials count
     again = run_study(_settings(tmp_path, space_file, trials=5), data_dir, cache_dir=warm_cache)
     study = optuna.load_study(study_name="audio-random", storage=open_storage(settings.storage))
