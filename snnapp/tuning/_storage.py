@@ -95,8 +95,8 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
                               "(e.g. pip install psycopg2-binary)") from None
         except (SQLAlchemyError, ValueError) as exc:  # unreachable host, bad credentials, bad URL
             last = exc
-            if "could not connect" in str(exc) or "password" in str(exc) or "ArgumentError" in type(exc).__name__:
-                break
+            if not any(w in str(exc).lower() for w in ("already exists", "locked", "duplicate", "unique")):
+                break  # not a race between workers creating the schema: retrying will not help
             time.sleep(0.5 * (attempt + 1))
     reason = str(getattr(last, "orig", None) or last).strip().splitlines()[0] if last else "unknown error"
     raise ConfigError(f"cannot open storage {redact(url)}: {reason}")

@@ -92,12 +92,27 @@ def _cli(*args: str):
     (["--mode", "video"], "unknown mode 'video'"),
     (["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], "cannot open storage postgresql+psycopg2://u:***@"),
     (["--objectives", "speed"], "objectives"),
+    (["--method", "grid", "--grid", "lr"], "--grid expects NAME=v1,v2"),
+    (["--method", "grid", "--grid", "beta=0.9"], "does not search"),
+    (["--method", "grid", "--grid", "correct_rate=0.3"], "grid value 0.3 lies outside its range"),
+    (["--method", "random", "--sampler", "gp"], "applies to bayes only"),
+    (["--storage", "sqlite:////proc/no/such.db"], "cannot create the folder"),
 ])
 def test_bad_input_is_one_error_line(tmp_path, args, message):
     res = _cli("tune", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--data-dir", str(tmp_path), *args)
     assert res.exit_code == 1
     assert message in res.output and "Traceback" not in res.output
     assert "secret" not in res.output
+
+
+def test_a_study_of_another_mode_is_one_error_line(tmp_path):
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=open_storage(db), study_name="mine")
+    study.set_user_attr("mode", "audio")
+    study.set_user_attr("space", "{}")
+    res = _cli("tune", "--mode", "image", "--study", "mine", "--storage", db)
+    assert res.exit_code == 1 and "tunes the audio network, not image" in res.output
+    assert len(res.output.strip().splitlines()) == 2  # the study line, then the error
 
 
 def test_contradictory_space_file_is_one_error_line(tmp_path):
