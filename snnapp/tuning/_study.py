@@ -208,6 +208,7 @@ def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutc
     attrs = study.user_attrs
     if attrs.get("test_trial") == best.number and (target / "config.json").exists():
         outcome.test_accuracy, outcome.best_model_dir = attrs.get("test_accuracy"), target
+        _drop_others(study, root, best)
         return
     source = trial_dir(root, best.number)
     if not (source / "config.json").exists():
@@ -230,6 +231,11 @@ def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutc
     if settings.test:
         study.set_user_attr("test_accuracy", outcome.test_accuracy)
         study.set_user_attr("test_trial", best.number)
+    _drop_others(study, root, best)
+
+
+def _drop_others(study: optuna.Study, root: Path, best: FrozenTrial) -> None:
+    """Delete the models of finished trials other than the best (or the Pareto front)."""
     keep = {t.number for t in (study.best_trials if len(study.directions) > 1 else [best])}
     for t in study.get_trials(deepcopy=False, states=FINISHED):
         if t.number not in keep:
