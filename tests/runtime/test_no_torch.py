@@ -60,3 +60,47 @@ def test_predict_cli_without_torch(exported) -> None:
     assert res.returncode == 0, res.stderr
     row = json.loads(res.stdout.strip().splitlines()[-1])
     assert row["digit"] in range(10) and len(row["probabilities"]) == 10
+
+
+# A finder that refuses the packages, instead of None in sys.modules (scipy looks there for torch's Tensor).
+FINDER = """
+import importlib.abc, sys
+class _Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "snntorch", "optuna", "onnx", "nir"):
+            raise ImportError(f"{name} is not installed on the edge")
+sys.meta_path.insert(0, _Refuse())
+"""
+
+
+def test_listen_cli_without_torch(exported, tmp_path: Path) -> None:
+    """``snnapp listen --backend onnx`` replays a WAV with torch, snntorch, optuna, onnx and nir unimportable."""
+    import numpy as np
+    import soundfile as sf
+
+    from snnapp.core.preprocess import load_wav
+
+    parts = []
+    for w in sorted((SAMPLES / "audio").glob("*.wav"))[:2]:
+        data, rate = load_wav(w)
+        parts += [np.zeros(int(0.6 * rate), np.float32), data.mean(axis=1)]
+    wav = tmp_path / "two.wav"
+    sf.write(wav, np.concatenate(parts + [np.zeros(int(0.6 * rate), np.float32)]), rate)
+    code = FINDER + textwrap.dedent(f"""
+        import json
+        from snnapp.cli import app
+        sys.argv = ["snnapp", "listen", "--model", {str(exported("audio"))!r}, "--audio-file", {str(wav)!r},
+                    "--backend", "onnx", "--fast"]
+        try:
+            app()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "snntorch", "optuna", "onnx", "nir"))
+        print("LOADED", json.dumps(heavy))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    rows = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(rows) == 2 and all(r["digit"] in range(10) for r in rows)
+    assert lines[-1] == "LOADED []"
