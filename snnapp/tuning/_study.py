@@ -185,9 +185,9 @@ def run_study(settings: TuneSettings, data_dir: Path, *, cache_dir: Path | None 
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.optimize(objective, n_trials=left, timeout=settings.timeout, callbacks=callbacks,
                            catch=(ConfigError,), gc_after_trial=True)
-        # a worker killed a moment before this run started may have left a trial running: fail it
-        # now that its heartbeat is stale, so that the report does not show it running for ever
-        optuna.storages.fail_stale_trials(study)
+            # a worker killed a moment before this run started may have left a trial running: fail it
+            # now that its heartbeat is stale, so that the report does not show it running for ever
+            optuna.storages.fail_stale_trials(study)
     outcome = TuneOutcome(study.study_name, redact(normalise(settings.storage)), finished_count(study))
     keep_best(study, root, data_dir, outcome, settings, cache_dir)
     return outcome
