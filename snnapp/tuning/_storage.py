@@ -114,6 +114,8 @@ def study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
 def check_same_study(name: str, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
     """Refuse to resume a study with other settings: a study is never silently mixed or overwritten."""
     diff = [k for k in wanted if k in stored and stored[k] != wanted[k]]
+    if "mode" not in stored:
+        raise ConfigError(f"study {name!r} exists but was not made by snnapp tune; choose another --study name")
     if stored.get("mode") != wanted.get("mode"):
         raise ConfigError(f"study {name!r} tunes the {stored.get('mode')} network, not {wanted.get('mode')}; "
                           "choose another --study name")

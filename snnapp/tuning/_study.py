@@ -128,14 +128,14 @@ def open_study(settings: TuneSettings, space: SearchSpace) -> tuple[optuna.Study
             for key, value in {**wanted, "pruner": settings.pruner or method.default_pruner,
                                "out": str(trials_root(settings))}.items():
                 storage.set_study_user_attr(sid, key, value)
-        stored = _wait_for_attrs(storage, name)
+    stored = _wait_for_attrs(storage, name)  # a study created a moment ago may not have its settings yet
     check_same_study(name, stored, wanted)
     study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
     study.sampler = method.sampler(space, _sampler_seed(settings.seed, created, study), len(directions))
     return study, created
 
 
-def _wait_for_attrs(storage: optuna.storages.BaseStorage, name: str, wait_s: float = 20.0) -> dict[str, Any]:
+def _wait_for_attrs(storage: optuna.storages.BaseStorage, name: str, wait_s: float = 10.0) -> dict[str, Any]:
     """The study's settings, waiting for the worker that created it a moment ago to write them."""
     deadline = time.monotonic() + wait_s
     while True:
