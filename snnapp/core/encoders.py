@@ -23,12 +23,13 @@ Kinds:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+from snnapp.core._dictconfig import DictConfig
 from snnapp.core.errors import ConfigError
 
 EncoderKind = Literal["direct", "rate", "latency", "delta"]
@@ -36,7 +37,7 @@ ENCODERS: tuple[str, ...] = ("direct", "rate", "latency", "delta")
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(DictConfig):
     """Which encoder each modality uses, and its parameters; saved in the model's config."""
 
     image: EncoderKind = "direct"
@@ -53,12 +54,6 @@ class EncoderConfig:
             if getattr(self, name) not in ENCODERS:
                 raise ConfigError(f"unknown {name} encoder {getattr(self, name)!r}; choose one of {', '.join(ENCODERS)}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EncoderConfig":
-        return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})
 
 
 def image_channels(kind: str) -> int:

@@ -7,12 +7,12 @@ which is saved in every model's ``config.json``.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from snnapp.core._dictconfig import DictConfig
 from snnapp.core.errors import InputError
 
 #: Longest recording accepted, in seconds: a digit is under two seconds; ten minutes is a mistake.
@@ -21,7 +21,7 @@ MIN_RATE, MAX_RATE = 1_000, 384_000
 
 
 @dataclass(frozen=True)
-class AudioConfig:
+class AudioConfig(DictConfig):
     """Parameters of the audio path; saved with the model so that inference matches training."""
 
     sample_rate: int = 8000
@@ -37,13 +37,6 @@ class AudioConfig:
     #: and the microphone's spectral tilt, which helps speaker independence.
     normalize: bool = True
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AudioConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def load_wav(path: str | Path) -> tuple[np.ndarray, int]:

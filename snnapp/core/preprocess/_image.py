@@ -14,13 +14,13 @@ An MNIST image passes through unchanged.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from snnapp.core._dictconfig import DictConfig
 from snnapp.core.errors import ConfigError, InputError
 
 #: Largest picture accepted, in pixels: a 50-megapixel photo is already far more than a digit needs.
@@ -34,7 +34,7 @@ _INVERT = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(DictConfig):
     """Parameters of the image path; saved with the model so that inference matches training."""
 
     #: Side of the output image.
@@ -69,13 +69,6 @@ class ImageConfig:
         if self.work_size < self.size:
             raise ConfigError(f"image work_size ({self.work_size}) must be at least size ({self.size})")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ImageConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import shared_data_dir
+
 SAMPLES = Path(__file__).resolve().parents[3] / "snnapp" / "assets" / "samples"
-
-
-def _data_dir() -> Path:
-    from_env = os.environ.get("SNNAPP_DATA_DIR")
-    if from_env:
-        return Path(from_env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def mnist_test_images() -> np.ndarray:
     """The first 200 MNIST test images, uint8 [200, 28, 28]; skipped when MNIST is absent."""
-    path = _data_dir() / "mnist" / "t10k-images-idx3-ubyte.gz"
+    path = shared_data_dir() / "mnist" / "t10k-images-idx3-ubyte.gz"
     if not path.is_file():
         pytest.skip(f"MNIST not found at {path}")
     with gzip.open(path, "rb") as f:
@@ -33,7 +27,7 @@ def mnist_test_images() -> np.ndarray:
 @pytest.fixture(scope="session")
 def fsdd_clips() -> list[Path]:
     """A few FSDD recordings of different speakers and digits; skipped when FSDD is absent."""
-    folder = _data_dir() / "fsdd" / "recordings"
+    folder = shared_data_dir() / "fsdd" / "recordings"
     names = ["0_george_0.wav", "3_jackson_1.wav", "7_theo_2.wav", "9_yweweler_3.wav"]
     paths = [folder / n for n in names]
     if not all(p.is_file() for p in paths):
