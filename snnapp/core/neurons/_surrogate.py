@@ -11,7 +11,7 @@ opsets).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -26,42 +26,38 @@ SURROGATES: tuple[str, ...] = ("fast_sigmoid", "atan")
 _SURROGATE_ENABLED: bool = True
 
 
-class _FastSigmoidSpike(torch.autograd.Function):
-    """Step forward; ``1 / (slope*|x| + 1)^2`` backward (peak 1, area 2/slope)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, slope: float) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.slope = slope
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None]:
-        (x,) = ctx.saved_tensors
-        return grad_out / (ctx.slope * x.abs() + 1.0) ** 2, None
+def _fast_sigmoid(x: Tensor, slope: float) -> Tensor:
+    """``1 / (slope*|x| + 1)^2``: peak 1, area 2/slope."""
+    return 1.0 / (slope * x.abs() + 1.0) ** 2
 
 
-class _ATanSpike(torch.autograd.Function):
-    """Step forward; ``1 / (1 + (pi/2*slope*x)^2)`` backward.
+def _atan(x: Tensor, slope: float) -> Tensor:
+    """``1 / (1 + (pi/2*slope*x)^2)``.
 
     Scaled to peak 1 and area 2/slope, like the fast sigmoid with the same slope, so that
     switching surrogate does not rescale the gradients. snnTorch's ``ATan(alpha)`` is this
     times ``alpha/2`` (peak alpha/2, area 1).
     """
+    return 1.0 / (1.0 + (0.5 * math.pi * slope * x) ** 2)
+
+
+class _Spike(torch.autograd.Function):
+    """Step forward; the given surrogate derivative backward."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, slope: float) -> Tensor:
+    def forward(ctx: Any, x: Tensor, slope: float, derivative: Callable[[Tensor, float], Tensor]) -> Tensor:
         ctx.save_for_backward(x)
         ctx.slope = slope
+        ctx.derivative = derivative
         return (x > 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None]:
         (x,) = ctx.saved_tensors
-        return grad_out / (1.0 + (0.5 * math.pi * ctx.slope * x) ** 2), None
+        return grad_out * ctx.derivative(x, ctx.slope), None, None
 
 
-_FUNCTIONS = {"fast_sigmoid": _FastSigmoidSpike, "atan": _ATanSpike}
+_DERIVATIVES = {"fast_sigmoid": _fast_sigmoid, "atan": _atan}
 
 
 def heaviside(x: Tensor) -> Tensor:
@@ -100,7 +96,7 @@ def spike(
     if surrogate is None or not _SURROGATE_ENABLED or torch.onnx.is_in_onnx_export():
         return heaviside(v_minus_threshold)
     try:
-        fn = _FUNCTIONS[surrogate]
+        derivative = _DERIVATIVES[surrogate]
     except KeyError:
         raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {SURROGATES}") from None
-    return fn.apply(v_minus_threshold, float(slope))
+    return _Spike.apply(v_minus_threshold, float(slope), derivative)
