@@ -89,9 +89,12 @@ def _speakers(ex: Examples) -> np.ndarray | None:
 
 
 def evaluate_examples(net: torch.nn.Module, ex: Examples, enc: EncoderConfig, device: torch.device,
-                      temperature: float = 1.0) -> dict[str, Any]:
-    """Metrics of one split; for multimodal models also each modality alone through the same model."""
-    res = summarize(run_examples(net, ex, enc, device), ex.labels, temperature, _speakers(ex))
+                      temperature: float = 1.0, outputs: Outputs | None = None) -> dict[str, Any]:
+    """Metrics of one split; for multimodal models also each modality alone through the same model.
+
+    ``outputs``: the network's outputs on ``ex`` with both modalities, when the caller has them."""
+    out = outputs if outputs is not None else run_examples(net, ex, enc, device)
+    res = summarize(out, ex.labels, temperature, _speakers(ex))
     if ex.mode == "multimodal":
         for name, img, aud in (("image_only", True, False), ("audio_only", False, True)):
             res[name] = summarize(run_examples(net, ex, enc, device, use_image=img, use_audio=aud),

@@ -208,7 +208,7 @@ def _finish(cfg: TrainConfig, out: Path, net: SpikingDigitNet, st: _RunState, va
     net.eval()
     val = run_examples(net, val_ex, cfg.encoder, dev)
     temperature = fit_temperature(val.counts, val.final_mem, val_ex.labels)
-    metrics = {"mode": cfg.mode, "val": evaluate_examples(net, val_ex, cfg.encoder, dev, temperature),
+    metrics = {"mode": cfg.mode, "val": evaluate_examples(net, val_ex, cfg.encoder, dev, temperature, outputs=val),
                "history": st.history, "train_time_s": st.train_time, "epochs_run": len(st.history),
                "best_epoch": int(np.argmax([h["val_accuracy"] for h in st.history])), "device": str(dev),
                "torch": torch.__version__}
