@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from ._app import app_command
 from ._data import data_app
 from ._evaluate import evaluate_command
 from ._export import export_command
@@ -29,6 +30,7 @@ app.add_typer(tune_app, name="tune")
 app.command("reproduce")(reproduce_command)
 app.command("export")(export_command)
 app.command("listen")(listen_command)
+app.command("app")(app_command)
 
 
 def main() -> None:

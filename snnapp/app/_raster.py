@@ -1,0 +1,115 @@
+"""Live spike rasters: inputs, a hidden layer and the 10 outputs, revealed step by step, with membranes.
+
+An inference takes milliseconds, too fast to watch, so the window replays its recorded trace
+(the network's own per-step spikes, see ``_inference.Trace``) at display rate: a timer at
+``FPS`` reveals the next steps each tick. Each raster is one ``ImageItem`` (units x steps),
+which pyqtgraph draws in one texture upload however many neurons fire: cheap at 30+ fps.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QWidget
+
+from ._inference import Trace
+
+FPS = 40
+REPLAY_S = 0.6  # a whole trace takes about this long to appear, whatever T is
+ROWS = ("input image", "input audio", "hidden", "output spikes")
+_COLORS = [pg.intColor(i, hues=10) for i in range(10)]
+_SPIKE_MAP = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (20, 30, 140)])  # silent white, spike dark blue
+
+
+class RasterView(pg.GraphicsLayoutWidget):
+    """Call :meth:`show_trace`; ``shown`` holds the arrays on screen (``[T, units]``), ``revealed`` the steps drawn."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.images: dict[str, pg.ImageItem] = {}
+        for row, name in enumerate(ROWS):
+            plot = self.addPlot(row=row, col=0, title=name)
+            plot.setMouseEnabled(False, False)
+            plot.hideButtons()
+            plot.getAxis("left").setStyle(showValues=False)
+            plot.setLabel("bottom", "time step")
+            img = pg.ImageItem(axisOrder="row-major")
+            img.setColorMap(_SPIKE_MAP)
+            plot.addItem(img)
+            self.plots[name], self.images[name] = plot, img
+        self.mem_plot = self.addPlot(row=len(ROWS), col=0, title="output membrane potentials")
+        self.mem_plot.setMouseEnabled(False, False)
+        self.mem_plot.hideButtons()
+        self.mem_curves = [self.mem_plot.plot(pen=pg.mkPen(_COLORS[d], width=2), name=str(d)) for d in range(10)]
+        self.shown: dict[str, np.ndarray] = {}
+        self.revealed = 0
+        self.frames_drawn = 0
+        self.tick_times: list[float] = []
+        self._trace: Trace | None = None
+        self._per_tick = 1
+        self._timer = QTimer(self, interval=int(1000 / FPS))
+        self._timer.timeout.connect(self._tick)
+
+    # ------------------------------------------------------------------ public
+    def show_trace(self, trace: Trace | None) -> None:
+        """Start revealing ``trace`` (None clears the rasters)."""
+        self._trace = trace
+        self.revealed = 0
+        if trace is None:
+            self.shown = {}
+            for img in self.images.values():
+                img.clear()
+            for c in self.mem_curves:
+                c.setData([], [])
+            self._timer.stop()
+            return
+        hidden_name, hidden = next(iter(trace.hidden.items()), ("hidden", np.zeros((trace.steps, 0), np.float32)))
+        self.shown = {"input image": trace.inputs.get("image"), "input audio": trace.inputs.get("audio"),
+                      "hidden": hidden, "output spikes": trace.out_spikes, "output membrane": trace.out_mem}
+        self.plots["hidden"].setTitle(f"hidden ({hidden_name.replace('_', ' ')}, {hidden.shape[1]} neurons)")
+        self._per_tick = max(1, int(np.ceil(trace.steps / (REPLAY_S * FPS))))
+        if not self._timer.isActive():
+            self._timer.start()
+
+    @property
+    def done(self) -> bool:
+        return self._trace is not None and self.revealed >= self._trace.steps
+
+    # ------------------------------------------------------------------ drawing
+    def _tick(self) -> None:
+        self.tick_times.append(time.monotonic())
+        del self.tick_times[:-200]
+        tr = self._trace
+        if tr is None or self.revealed >= tr.steps:
+            self._timer.stop()
+            return
+        self.revealed = min(tr.steps, self.revealed + self._per_tick)
+        self._draw(self.revealed, tr.steps)
+        self.frames_drawn += 1
+
+    def _draw(self, upto: int, steps: int) -> None:
+        for name, img in self.images.items():
+            data = self.shown.get(name)
+            if data is None or data.shape[1] == 0:
+                img.clear()
+                continue
+            canvas = np.zeros((data.shape[1], steps), np.float32)  # units x steps, future steps blank
+            canvas[:, :upto] = data[:upto].T
+            lo, hi = float(min(0.0, data.min())), float(max(1.0, data.max()))
+            img.setImage(canvas, levels=(lo, hi), autoLevels=False)
+            self.plots[name].setRange(xRange=(0, steps), yRange=(0, data.shape[1]), padding=0)
+        mem = self.shown["output membrane"]
+        x = np.arange(1, upto + 1)
+        for d, curve in enumerate(self.mem_curves):
+            curve.setData(x, mem[:upto, d])
+        self.mem_plot.setXRange(0, steps, padding=0.02)
+
+    def fps(self) -> float:
+        """Ticks per second over the recent ticks (0 when idle)."""
+        t = self.tick_times[-30:]
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
