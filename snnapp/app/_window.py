@@ -97,6 +97,9 @@ class MainWindow(QMainWindow):
         self.backend_box.addItems(BACKEND_CHOICES)
         self.backend_box.currentTextChanged.connect(self.set_backend)
         bar.addWidget(self.backend_box)
+        prefs = QAction("Settings...", self)
+        prefs.triggered.connect(self.open_settings)
+        bar.addAction(prefs)
         forget = QAction("Clear inputs", self)
         forget.triggered.connect(self.clear_inputs)
         bar.addAction(forget)
@@ -116,6 +119,21 @@ class MainWindow(QMainWindow):
         self.camera.set_source(s.camera)
         self.mic.set_source(s.audio_device, self.mic.audio_file, self.mic.loop)
         self.mic.ptt.setChecked(s.push_to_talk)
+
+    def open_settings(self) -> None:
+        from ._settings_dialog import SettingsDialog
+
+        dlg = SettingsDialog(self.settings, self)
+        if dlg.exec() == SettingsDialog.DialogCode.Accepted:
+            self.change_settings(dlg.result_settings())
+
+    def change_settings(self, settings: AppSettings) -> None:
+        """Adopt new settings: reload models and sources, and keep them for the next run."""
+        self.settings = settings
+        self.apply_settings()
+        if self.store is not None:
+            save_settings(self.store, settings)
+        self._submit()
 
     def set_backend(self, choice: str) -> None:
         """Switch backend while running; the next inference uses it."""

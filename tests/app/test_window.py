@@ -141,3 +141,21 @@ def test_a_broken_model_folder_is_reported_and_the_rest_works(qtbot, tmp_path):
     assert win.decision.digit == 7
     win.close()
     assert not win.inference._thread.isRunning()
+
+
+def test_settings_dialog_changes_steps_and_models(qtbot, window, tmp_path):
+    from snnapp.app._settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dlg)
+    dlg.steps.setValue(8)
+    dlg.backend.setCurrentText("torch cpu")
+    dlg.models["multimodal"].setText("")
+    new = dlg.result_settings()
+    assert new.image_steps == 8 and new.backend == "torch cpu"
+    window.change_settings(new)
+    qtbot.waitUntil(lambda: "torch" in window.engine_label.text(), timeout=60_000)
+    draw(window.pad, DIGITS[7])
+    qtbot.waitUntil(lambda: window.decision is not None and window.decision.trace.steps == 8, timeout=30_000)
+    assert window.decision.digit == 7
+    assert load_settings(open_store(tmp_path / "settings.ini")).image_steps == 8
