@@ -1,0 +1,5 @@
+"""``python -m snnapp.cli``: the same as the ``snnapp`` command."""
+
+from snnapp.cli import main
+
+main()
