@@ -95,6 +95,7 @@ class RasterView(pg.GraphicsLayoutWidget):
     def _draw(self, upto: int, steps: int) -> None:
         for name, img in self.images.items():
             data = self.shown.get(name)
+            self.plots[name].setVisible(data is not None)  # no row for a modality that is absent
             if data is None or data.shape[1] == 0:
                 img.clear()
                 continue

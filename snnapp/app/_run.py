@@ -20,6 +20,7 @@ class AppOptions:
     models: dict[str, str] | None = None  # slot -> folder
     audio_device: str | None = None
     audio_file: Path | None = None
+    image: Path | None = None  # a picture used as the image input at start
     camera: str | None = None  # device index or video file
     loop: bool = False
     steps: int | None = None
@@ -55,6 +56,10 @@ def run_app(opts: AppOptions) -> int:
     win.mic.set_source(settings.audio_device, str(opts.audio_file or ""), opts.loop)
     win.camera.set_source(settings.camera, opts.loop)
     win.show()
+    if opts.image is not None:
+        from snnapp.core.preprocess import load_image
+
+        win.set_image(load_image(opts.image))
     if opts.camera:
         win.tabs.setCurrentWidget(win.camera)
         win.camera.start()

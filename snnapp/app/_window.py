@@ -172,6 +172,10 @@ class MainWindow(QMainWindow):
             self.raster.show_trace(None)
 
     def _on_camera_digit(self, picture: np.ndarray) -> None:
+        self.set_image(picture)
+
+    def set_image(self, picture: np.ndarray) -> None:
+        """Use a picture (any size, drawn or photographed) as the image input."""
         self.image = picture
         self._submit()
 

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from snnapp.core.errors import SnnappError
+
 from ._common import fail
 
 
@@ -17,6 +19,7 @@ def app_command(
     multimodal_model: Annotated[Optional[Path], typer.Option(help="Multimodal model folder (default: the shipped one).")] = None,
     audio_device: Annotated[Optional[str], typer.Option(help="Microphone: input device index or name; starts listening.")] = None,
     audio_file: Annotated[Optional[Path], typer.Option(help="Replay this WAV as if it were the microphone, at real-time pace.")] = None,
+    image: Annotated[Optional[Path], typer.Option(help="Start with this picture as the image input.")] = None,
     camera: Annotated[Optional[str], typer.Option(help="Camera device index, or a video file played as the camera.")] = None,
     loop: Annotated[bool, typer.Option(help="Replay --audio-file and a --camera video in a loop (demos, soak runs).")] = False,
     steps: Annotated[Optional[int], typer.Option(help="Time steps for image models (default: the model's own).")] = None,
@@ -29,7 +32,7 @@ def app_command(
         from snnapp.app import AppOptions, run_app
     except ImportError as exc:
         fail(f"the app needs the [app] extra (PyQt6, pyqtgraph, sounddevice, opencv): {exc}")
-    for path, what in ((audio_file, "--audio-file"), (image_model, "--image-model"), (audio_model, "--audio-model"),
+    for path, what in ((audio_file, "--audio-file"), (image, "--image"), (image_model, "--image-model"), (audio_model, "--audio-model"),
                        (multimodal_model, "--multimodal-model")):
         if path is not None and not path.exists():
             fail(f"{path}: no such file or folder ({what})")
@@ -39,8 +42,8 @@ def app_command(
                                       ("multimodal", multimodal_model)) if v is not None}
     try:
         code = run_app(AppOptions(backend=backend, models=models, audio_device=audio_device, audio_file=audio_file,
-                                  camera=camera, loop=loop, steps=steps, screenshot=screenshot,
+                                  image=image, camera=camera, loop=loop, steps=steps, screenshot=screenshot,
                                   quit_after=quit_after, settings_file=settings_file))
-    except ValueError as exc:
+    except (ValueError, SnnappError) as exc:
         fail(str(exc))
     raise typer.Exit(code)
