@@ -37,7 +37,7 @@ class _Bridge(QObject):
 
 
 class CameraPanel(QWidget):
-    """Emits ``digit(picture)`` with the frame's digit region (BGR) for the network."""
+    """Emits ``digit(image)`` with the found digit as a 28x28 MNIST-style image for the network."""
 
     digit = pyqtSignal(object)
     status_changed = pyqtSignal(str)
@@ -107,7 +107,8 @@ class CameraPanel(QWidget):
         def on_frame(frame: np.ndarray) -> None:  # camera thread: find the digit there, not in the UI
             self._bridge.frame.emit(frame, find_digit(frame))
 
-        self._source = CameraSource(spec, on_frame, self._bridge.error.emit, loop=self.loop)
+        self._source = CameraSource(spec, on_frame, self._bridge.error.emit, on_end=self._bridge.error.emit,
+                                    loop=self.loop)
         self._source.start()
         self.status.setText(f"camera: {self._source.name}")
         self.start_button.blockSignals(True)
@@ -143,8 +144,7 @@ class CameraPanel(QWidget):
         now = time.monotonic()
         if det is not None and now - self._last_submit >= 1.0 / SUBMIT_HZ:
             self._last_submit = now
-            x, y, w, h = det.box
-            self.digit.emit(frame[max(0, y):y + h, max(0, x):x + w].copy())
+            self.digit.emit(det.crop)  # already MNIST-style, clutter painted over; the core path keeps it
 
     def _on_error(self, message: str) -> None:
         self.status.setText(message)
