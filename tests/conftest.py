@@ -29,3 +29,5 @@ def data_dir() -> Path:
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A feature cache folder shared by the tests of one session (never the user's cache)."""
     return tmp_path_factory.mktemp("cache")
+
+from tests.pulse import pulse_vmic  # noqa: F401  (the virtual microphone, for every test folder)
