@@ -94,6 +94,7 @@ class Engine:
         self.backend_kind, self.device, self.image_steps = backend, device, image_steps
         self.backends: dict[str, Backend] = {}
         self.errors: dict[str, str] = {}
+        self._kept: dict[tuple, tuple[object, np.ndarray]] = {}  # features of the inputs seen last
         for slot in SLOTS:
             path = models.get(slot)
             if path is None:
@@ -127,16 +128,19 @@ class Engine:
         cfg = b.config
         img = aud = None
         if image is not None and cfg.network.uses_image:
-            key = ("image", repr(cfg.image))
-            if key not in cache:
-                cache[key] = image_features(image, cfg.image)
-            img = cache[key]
+            img = self._feature(("image", repr(cfg.image)), image, lambda: image_features(image, cfg.image), cache)
         if audio is not None and cfg.network.uses_audio:
-            key = ("audio", repr(cfg.audio))
-            if key not in cache:
-                cache[key] = audio_features(audio[0], cfg.audio, audio[1])
-            aud = cache[key]
+            aud = self._feature(("audio", repr(cfg.audio)), audio[0],
+                                lambda: audio_features(audio[0], cfg.audio, audio[1]), cache)
         return img, aud
+
+    def _feature(self, key: tuple, source: object, compute, cache: dict) -> np.ndarray:
+        """Features of ``source``, computed once: an utterance stays the input while many drawings come."""
+        kept = self._kept.get(key)
+        if kept is None or kept[0] is not source:
+            kept = self._kept[key] = (source, compute())
+        cache[key] = kept[1]
+        return kept[1]
 
     def _encode(self, b: Backend, image: np.ndarray | None, audio: np.ndarray | None) -> Encoded:
         cfg = b.config

@@ -40,6 +40,7 @@ class MicPanel(QWidget):
         self.audio_file: str = ""
         self.loop = False
         self.utterances = 0
+        self.levels = 0  # chunks measured: the capture is live once this moves
         self._source = None
         self._bridge = _Bridge()
         self._bridge.utterance.connect(self._on_utterance)
@@ -137,6 +138,7 @@ class MicPanel(QWidget):
         self.utterance.emit(samples, rate)
 
     def _on_level(self, level: float) -> None:
+        self.levels += 1
         self.meter.setValue(level_percent(level))
 
     def _on_error(self, message: str) -> None:

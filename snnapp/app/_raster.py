@@ -49,7 +49,8 @@ class RasterView(pg.GraphicsLayoutWidget):
         self.shown: dict[str, np.ndarray] = {}
         self.revealed = 0
         self.frames_drawn = 0
-        self.tick_times: list[float] = []
+        self.intervals: list[float] = []  # seconds between ticks of the same replay
+        self._last_tick: float | None = None
         self._trace: Trace | None = None
         self._per_tick = 1
         self._timer = QTimer(self, interval=int(1000 / FPS))
@@ -82,11 +83,15 @@ class RasterView(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ drawing
     def _tick(self) -> None:
-        self.tick_times.append(time.monotonic())
-        del self.tick_times[:-200]
+        now = time.monotonic()
+        if self._last_tick is not None:
+            self.intervals.append(now - self._last_tick)
+            del self.intervals[:-200]
+        self._last_tick = now
         tr = self._trace
         if tr is None or self.revealed >= tr.steps:
             self._timer.stop()
+            self._last_tick = None  # the pause until the next replay is not a slow frame
             return
         self.revealed = min(tr.steps, self.revealed + self._per_tick)
         self._draw(self.revealed, tr.steps)
@@ -111,6 +116,6 @@ class RasterView(pg.GraphicsLayoutWidget):
         self.mem_plot.setXRange(0, steps, padding=0.02)
 
     def fps(self) -> float:
-        """Ticks per second over the recent ticks (0 when idle)."""
-        t = self.tick_times[-30:]
-        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
+        """Frames per second while replaying, from the recent intervals between ticks (0 before any)."""
+        recent = self.intervals[-60:]
+        return 1.0 / float(np.mean(recent)) if recent else 0.0
