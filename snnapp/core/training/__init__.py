@@ -5,6 +5,8 @@ from snnapp.core.examples import Examples, load_examples, make_batch
 from ._loss import LOSSES, make_loss, mse_count_loss, mse_rate_loss
 from ._loso import leave_one_speaker_out
 from ._trainer import complete_network, train
+from ._personal import PersonalResult, personalise
 
 __all__ = ["Examples", "Progress", "SilentProgress", "TrainConfig", "TrainResult", "complete_network",
-           "leave_one_speaker_out", "load_examples", "make_batch", "LOSSES", "make_loss", "mse_count_loss", "mse_rate_loss", "train"]
+           "leave_one_speaker_out", "load_examples", "make_batch", "LOSSES", "make_loss", "mse_count_loss", "mse_rate_loss", "train",
+           "PersonalResult", "personalise"]
