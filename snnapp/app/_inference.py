@@ -100,7 +100,10 @@ class Engine:
             if path is None:
                 continue
             try:
-                self.backends[slot] = open_backend(path, backend, device)
+                # "onnx" means onnx where the folder has the graphs; a folder without them
+                # (a fresh fine-tuned model) runs on torch rather than not at all
+                kind = "auto" if backend == "onnx" else backend
+                self.backends[slot] = open_backend(path, kind, device)
             except SnnappError as exc:
                 self.errors[slot] = str(exc)
             except Exception as exc:  # a backend library failing in its own way (e.g. a provider)

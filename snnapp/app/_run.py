@@ -27,6 +27,7 @@ class AppOptions:
     screenshot: Path | None = None
     quit_after: float | None = None
     settings_file: Path | None = None  # an INI file instead of the user's settings
+    data_dir: str | None = None  # public data sets for fine-tuning
     start_microphone: bool | None = None  # default: when a device or file is given
 
 
@@ -52,7 +53,7 @@ def run_app(opts: AppOptions) -> int:
         settings.camera = opts.camera
     if opts.steps is not None:
         settings.image_steps = opts.steps
-    win = MainWindow(settings, store)
+    win = MainWindow(settings, store, opts.data_dir)
     win.mic.set_source(settings.audio_device, str(opts.audio_file or ""), opts.loop)
     win.camera.set_source(settings.camera, opts.loop)
     win.show()

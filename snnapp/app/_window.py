@@ -27,10 +27,12 @@ from ._worker import InferenceThread
 class MainWindow(QMainWindow):
     """``decision`` holds the last :class:`Decision`; ``decisions`` counts them (tests, soak runs)."""
 
-    def __init__(self, settings: AppSettings, store: QSettings | None = None) -> None:
+    def __init__(self, settings: AppSettings, store: QSettings | None = None, data_dir: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("snnapp: spiking digit recogniser")
         self.settings, self.store = settings, store
+        self.data_dir = data_dir  # public data sets, for fine-tuning (None: SNNAPP_DATA_DIR or the user's)
+        self.teach = None
         self.image: np.ndarray | None = None
         self.audio: tuple[np.ndarray, int] | None = None
         self.decision: Decision | None = None
@@ -100,6 +102,10 @@ class MainWindow(QMainWindow):
         prefs = QAction("Settings...", self)
         prefs.triggered.connect(self.open_settings)
         bar.addAction(prefs)
+        for modality, label in (("audio", "Teach your voice..."), ("image", "Teach your handwriting...")):
+            act = QAction(label, self)
+            act.triggered.connect(lambda _=False, m=modality: self.open_teach(m))
+            bar.addAction(act)
         forget = QAction("Clear inputs", self)
         forget.triggered.connect(self.clear_inputs)
         bar.addAction(forget)
@@ -126,6 +132,25 @@ class MainWindow(QMainWindow):
         dlg = SettingsDialog(self.settings, self)
         if dlg.exec() == SettingsDialog.DialogCode.Accepted:
             self.change_settings(dlg.result_settings())
+
+    def open_teach(self, modality: str, **options) -> "TeachDialog":
+        """The guided session for ``modality``; utterances go to it while it is open."""
+        from ._teach_dialog import TeachDialog
+
+        base = self.settings.models().get(modality)
+        dlg = TeachDialog(modality, base, data_dir=self.data_dir, parent=self, **options)
+        if modality == "audio":
+            self.mic.utterance.connect(dlg.add_audio)
+            dlg.finished.connect(lambda *_: self.mic.utterance.disconnect(dlg.add_audio))
+        dlg.model_ready.connect(self._use_model)
+        dlg.show()
+        self.teach = dlg
+        return dlg
+
+    def _use_model(self, modality: str, folder: str) -> None:
+        setattr(self.settings, f"model_{modality}", folder)
+        self.change_settings(self.settings)
+        self.statusBar().showMessage(f"now using your {modality} model {folder}")
 
     def change_settings(self, settings: AppSettings) -> None:
         """Adopt new settings: reload models and sources, and keep them for the next run."""
@@ -204,6 +229,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
         """Stop every thread and stream; safe to call twice."""
+        if self.teach is not None:
+            self.teach.close()
         self.camera.stop()
         self.mic.stop()
         self.inference.stop()

@@ -9,7 +9,7 @@ import typer
 
 from snnapp.core.errors import SnnappError
 
-from ._common import fail
+from ._common import DataDirOption, fail
 
 
 def app_command(
@@ -25,6 +25,7 @@ def app_command(
     steps: Annotated[Optional[int], typer.Option(help="Time steps for image models (default: the model's own).")] = None,
     screenshot: Annotated[Optional[Path], typer.Option(help="Save a PNG of the window when --quit-after ends.")] = None,
     quit_after: Annotated[Optional[float], typer.Option(help="Close the window after this many seconds.")] = None,
+    data_dir: DataDirOption = None,
     settings_file: Annotated[Optional[Path], typer.Option(help="Keep settings in this INI file instead of the user's.")] = None,
 ) -> None:
     """Open the desktop app: draw, speak or show a digit and watch the spiking network decide."""
@@ -43,7 +44,8 @@ def app_command(
     try:
         code = run_app(AppOptions(backend=backend, models=models, audio_device=audio_device, audio_file=audio_file,
                                   image=image, camera=camera, loop=loop, steps=steps, screenshot=screenshot,
-                                  quit_after=quit_after, settings_file=settings_file))
+                                  quit_after=quit_after, settings_file=settings_file,
+                                  data_dir=None if data_dir is None else str(data_dir)))
     except (ValueError, SnnappError) as exc:
         fail(str(exc))
     raise typer.Exit(code)
