@@ -74,6 +74,12 @@ class RasterView(pg.GraphicsLayoutWidget):
                       "hidden": hidden, "output spikes": trace.out_spikes, "output membrane": trace.out_mem}
         self.plots["hidden"].setTitle(f"hidden ({hidden_name.replace('_', ' ')}, {hidden.shape[1]} neurons)")
         self._per_tick = max(1, int(np.ceil(trace.steps / (REPLAY_S * FPS))))
+        for name, plot in self.plots.items():  # ranges once per trace, not every frame
+            data = self.shown.get(name)
+            plot.setVisible(data is not None)  # no row for a modality that is absent
+            if data is not None:
+                plot.setRange(xRange=(0, trace.steps), yRange=(0, max(1, data.shape[1])), padding=0)
+        self.mem_plot.setXRange(0, trace.steps, padding=0.02)
         if not self._timer.isActive():
             self._timer.start()
 
@@ -100,7 +106,6 @@ class RasterView(pg.GraphicsLayoutWidget):
     def _draw(self, upto: int, steps: int) -> None:
         for name, img in self.images.items():
             data = self.shown.get(name)
-            self.plots[name].setVisible(data is not None)  # no row for a modality that is absent
             if data is None or data.shape[1] == 0:
                 img.clear()
                 continue
@@ -108,12 +113,10 @@ class RasterView(pg.GraphicsLayoutWidget):
             canvas[:, :upto] = data[:upto].T
             lo, hi = float(min(0.0, data.min())), float(max(1.0, data.max()))
             img.setImage(canvas, levels=(lo, hi), autoLevels=False)
-            self.plots[name].setRange(xRange=(0, steps), yRange=(0, data.shape[1]), padding=0)
         mem = self.shown["output membrane"]
         x = np.arange(1, upto + 1)
         for d, curve in enumerate(self.mem_curves):
             curve.setData(x, mem[:upto, d])
-        self.mem_plot.setXRange(0, steps, padding=0.02)
 
     def fps(self) -> float:
         """Frames per second while replaying, from the recent intervals between ticks (0 before any)."""
