@@ -13,11 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from snnapp.core._dictconfig import DictConfig
-from snnapp.core.errors import InputError
+from snnapp.core.errors import ConfigError, InputError
 
 #: Longest recording accepted, in seconds: a digit is under two seconds; ten minutes is a mistake.
 MAX_SECONDS = 60.0
 MIN_RATE, MAX_RATE = 1_000, 384_000
+#: Most channels accepted (libsndfile's own limit is 1024; an array with more is likely channels-first).
+MAX_CHANNELS = 64
+#: Most samples accepted, all channels together: 60 s of mono at 384 kHz, or of 8 channels at 48 kHz.
+#: It bounds the memory of one recording (float32: 96 MB) whatever its header or shape says.
+MAX_SAMPLES = 24_000_000
+#: Samples are clipped to this magnitude (float WAVs may hold anything): beyond it the power
+#: spectrum would overflow float32 and the features turn NaN.
+MAX_AMPLITUDE = 1e4
 
 
 @dataclass(frozen=True)
@@ -37,25 +45,67 @@ class AudioConfig(DictConfig):
     #: and the microphone's spectral tilt, which helps speaker independence.
     normalize: bool = True
 
+    def __post_init__(self) -> None:
+        if not MIN_RATE <= self.sample_rate <= MAX_RATE:
+            raise ConfigError(f"audio sample_rate must lie in {MIN_RATE}-{MAX_RATE} Hz, got {self.sample_rate}")
+        if not 1 <= self.n_mfcc <= self.n_mels <= 512:
+            raise ConfigError(f"audio needs 1 <= n_mfcc ({self.n_mfcc}) <= n_mels ({self.n_mels}) <= 512")
+        if not 16 <= self.n_fft <= 65536 or not 1 <= self.hop_length <= self.n_fft:
+            raise ConfigError(f"audio needs n_fft in 16-65536 ({self.n_fft}) and hop_length in 1-n_fft ({self.hop_length})")
+        if not 0.0 <= self.fmin < min(self.fmax, self.sample_rate / 2):
+            raise ConfigError(f"audio needs 0 <= fmin ({self.fmin}) < fmax ({self.fmax}) and fmin below half "
+                              f"the sample rate ({self.sample_rate} Hz)")
+        if not self.trim_top_db > 0.0:
+            raise ConfigError(f"audio trim_top_db must be positive, got {self.trim_top_db}")
+        if not 1 <= self.n_frames <= 10_000:
+            raise ConfigError(f"audio n_frames must lie in 1-10000, got {self.n_frames}")
+
+
+def _check_rate(rate: object, name: str) -> int:
+    """``rate`` as an int in the accepted range, or :class:`InputError`."""
+    ok = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, (bool, np.bool_))
+    if not ok or not np.isfinite(rate) or not MIN_RATE <= rate <= MAX_RATE:
+        raise InputError(f"{name}: sample rate {rate!r} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+    return int(round(float(rate)))
+
+
+def _check_length(frames: int, channels: int, rate: int, name: str) -> None:
+    if frames <= 0 or channels <= 0:
+        raise InputError(f"{name}: the recording is empty")
+    if channels > MAX_CHANNELS:
+        raise InputError(f"{name}: {channels} channels; at most {MAX_CHANNELS} are accepted "
+                         "(samples are [samples] or [samples, channels], not channels first)")
+    if frames > MAX_SECONDS * rate:
+        raise InputError(f"{name}: {frames / rate:.0f} s long; at most {MAX_SECONDS:.0f} s is accepted")
+    if frames * channels > MAX_SAMPLES:
+        raise InputError(f"{name}: {channels} channels of {frames} samples is more audio than accepted "
+                         f"({MAX_SAMPLES} samples in all)")
 
 
 def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a WAV (any rate, any channel count, int or float) as float32 ``[samples, channels]``."""
+    """Read a WAV (any rate, any channel count, int or float) as float32 ``[samples, channels]``.
+
+    Anything libsndfile reads is accepted (WAV as 8/16/24/32-bit integers or 32/64-bit floats,
+    FLAC, OGG...). The header is checked before any sample is decoded: a rate outside
+    1 kHz-384 kHz, more than 64 channels, more than 60 s, or more than :data:`MAX_SAMPLES`
+    samples in all (the memory bound) is refused with :class:`InputError` rather than trimmed,
+    since a long recording is not one spoken digit and cutting it would guess which part is
+    meant. The samples are returned as stored: NaN, inf and out-of-range values are dealt with
+    by :func:`to_mono`.
+    """
     import soundfile as sf
 
     path = Path(path)
+    if not path.is_file():  # also keeps FIFOs and devices, which would block or never end, out
+        raise InputError(f"{path}: no such audio file" if not path.exists() else f"{path}: not a regular file")
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for broken headers
         raise InputError(f"{path}: not a readable audio file ({exc})") from None
-    if not MIN_RATE <= info.samplerate <= MAX_RATE:
-        raise InputError(f"{path}: sample rate {info.samplerate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
-    if info.frames <= 0:
-        raise InputError(f"{path}: the recording is empty")
-    if info.frames > MAX_SECONDS * info.samplerate:
-        raise InputError(f"{path}: {info.frames / info.samplerate:.0f} s long; at most {MAX_SECONDS:.0f} s is accepted")
+    rate = _check_rate(info.samplerate, str(path))
+    _check_length(info.frames, info.channels, rate, str(path))
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True, frames=info.frames)
     except Exception as exc:
         raise InputError(f"{path}: cannot decode the audio ({exc})") from None
     if data.size == 0:
@@ -64,13 +114,16 @@ def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def to_mono(data: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Mix down to mono, replace NaN/inf by silence, and resample to ``target_rate``."""
+    """Mix down to mono, replace NaN/inf by silence, clip to :data:`MAX_AMPLITUDE`, resample to ``target_rate``."""
     import librosa
 
-    x = np.asarray(data, dtype=np.float32)
+    x = np.asarray(data)
     if x.ndim == 2:
-        x = x.mean(axis=1)
-    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, then silence below
+            x = x.mean(axis=1, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0), -MAX_AMPLITUDE, MAX_AMPLITUDE)
+    x = x.astype(np.float32, copy=False)
     if rate != target_rate:
         x = librosa.resample(x, orig_sr=rate, target_sr=target_rate, res_type="soxr_hq")
     return x.astype(np.float32, copy=False)
@@ -116,17 +169,22 @@ def mfcc_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 
 
 def audio_features(source: str | Path | np.ndarray, cfg: AudioConfig, rate: int | None = None) -> np.ndarray:
-    """The whole audio path: a WAV file, or samples at ``rate``, to ``[n_frames, n_mfcc]`` MFCC."""
+    """The whole audio path: a WAV file, or samples at ``rate``, to ``[n_frames, n_mfcc]`` MFCC.
+
+    Samples are a real-valued ``[samples]`` or ``[samples, channels]`` array; the limits of
+    :func:`load_wav` apply to them too. Silence is a valid input: it gives finite features (all
+    zero when normalised), and the network makes of them what it will.
+    """
     if isinstance(source, (str, Path)):
         data, rate = load_wav(source)
     else:
+        rate = _check_rate(rate, "audio samples")
         data = np.asarray(source)
-        if rate is None or not MIN_RATE <= int(rate) <= MAX_RATE:
-            raise InputError(f"audio samples need a sample rate in {MIN_RATE}-{MAX_RATE} Hz, got {rate}")
+        if data.dtype == object or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool) \
+                or np.iscomplexobj(data):
+            raise InputError(f"audio samples: unsupported element type {data.dtype}; expected real numbers")
         if data.ndim not in (1, 2) or data.size == 0:
             raise InputError(f"audio samples must be a non-empty [samples] or [samples, channels] array, got shape {data.shape}")
-        if data.shape[0] > MAX_SECONDS * int(rate):
-            raise InputError(f"{data.shape[0] / int(rate):.0f} s of audio; at most {MAX_SECONDS:.0f} s is accepted")
-        data = np.clip(np.nan_to_num(data.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0), -1e4, 1e4)
+        _check_length(data.shape[0], 1 if data.ndim == 1 else data.shape[1], rate, "audio samples")
     x = to_mono(data, int(rate), cfg.sample_rate)
     return mfcc_frames(trim_silence(x, cfg), cfg)
