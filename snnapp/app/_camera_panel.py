@@ -113,6 +113,7 @@ class CameraPanel(QWidget):
         self.status.setText(f"camera: {self._source.name}")
         self.start_button.blockSignals(True)
         self.start_button.setChecked(True)
+        self.start_button.setText("Stop camera")
         self.start_button.blockSignals(False)
 
     def stop(self) -> None:
@@ -121,6 +122,7 @@ class CameraPanel(QWidget):
             self._source = None
         self.start_button.blockSignals(True)
         self.start_button.setChecked(False)
+        self.start_button.setText("Start camera")
         self.start_button.blockSignals(False)
 
     def _toggle(self, on: bool) -> None:

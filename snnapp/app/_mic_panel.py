@@ -114,6 +114,7 @@ class MicPanel(QWidget):
     def _set_checked(self, on: bool) -> None:
         self.start_button.blockSignals(True)
         self.start_button.setChecked(on)
+        self.start_button.setText("Stop microphone" if on else "Start microphone")
         self.start_button.blockSignals(False)
 
     def _toggle(self, on: bool) -> None:
