@@ -69,3 +69,18 @@ def test_no_camera_chosen_says_how_to_choose_one(qtbot, win):
     win.camera.set_source("")
     win.camera.start()
     assert "Settings" in win.camera.status.text() and not win.camera.running
+
+
+def test_torch_cuda_without_a_gpu_is_reported_and_onnx_still_works(qtbot, win):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    win.set_backend("torch cuda")
+    qtbot.waitUntil(lambda: "CUDA" in win.statusBar().currentMessage(), timeout=30_000)
+    assert win.engine_label.text().strip() == "no model loaded"
+    win.set_backend("onnx")
+    qtbot.waitUntil(lambda: "onnx" in win.engine_label.text(), timeout=30_000)
+    draw(win.pad, DIGITS[4])
+    qtbot.waitUntil(lambda: win.decision is not None and win.decision.digit == 4, timeout=15_000)
