@@ -14,7 +14,15 @@ def test_grid_is_sized_to_the_budget():
         for values in grid.values():
             points *= len(values)
         assert budget.trials * 0.5 < points <= budget.trials
-    assert [len(v) for v in budget_space("audio", BUDGETS["quick"]).grid().values()] == [2, 2, 1]
+    assert [len(v) for v in budget_space("audio", BUDGETS["quick"]).grid().values()] == [5, 2, 1]
+
+
+def test_per_network_overrides_of_a_budget():
+    quick = BUDGETS["quick"]
+    audio, image = quick.for_mode("audio"), quick.for_mode("image")
+    assert (audio.epochs, audio.train_fraction, audio.trials) == (6, 1.0, quick.trials)
+    assert (image.epochs, image.train_fraction) == (quick.epochs, quick.train_fraction)
+    assert audio.per_mode == () and "audio: epochs 6" in tables([], quick, 1)
 
 
 def test_reproduce_compares_methods_at_equal_budget(tmp_path, data_dir, warm_cache):
