@@ -66,8 +66,14 @@ class ImageConfig(DictConfig):
             raise ConfigError(f"image invert must be one of {', '.join(_INVERT)}, not {self.invert!r}")
         if not (1 <= self.box <= self.size <= 1024):
             raise ConfigError(f"image box ({self.box}) must be between 1 and size ({self.size}), size at most 1024")
-        if self.work_size < self.size:
-            raise ConfigError(f"image work_size ({self.work_size}) must be at least size ({self.size})")
+        if self.work_size < self.size or self.work_size > MAX_SIDE:
+            raise ConfigError(f"image work_size ({self.work_size}) must lie between size ({self.size}) and {MAX_SIDE}")
+        if self.clean_below < 0:
+            raise ConfigError(f"image clean_below must not be negative, got {self.clean_below}")
+        for name in ("noise_sigmas", "min_contrast", "min_component", "ink_floor"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= (1e3 if name == "noise_sigmas" else 1.0):  # also refuses NaN
+                raise ConfigError(f"image {name} must lie in [0, {1e3 if name == 'noise_sigmas' else 1}], got {value}")
 
 
 
@@ -80,15 +86,18 @@ def load_image(path: str | Path) -> np.ndarray:
 
     Any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP...); the first frame of animated ones.
     Colour is reduced to luminance, transparency is composited on white (a transparent PNG is
-    ink on paper), EXIF rotation is applied. Returns ``uint8``, or ``uint16`` for 16-bit
-    grayscale, or ``float32`` for floating-point TIFFs. The size is checked from the header,
-    before anything is decoded.
+    ink on paper), EXIF rotation is applied (a damaged EXIF block is ignored). Returns ``uint8``,
+    or ``uint16`` for 16-bit grayscale, or ``float32`` for floating-point TIFFs. The size is
+    checked from the header, before anything is decoded. A picture whose longer side exceeds
+    ``2 *`` :data:`LOAD_SIDE` pixels is reduced by an integer factor (box average) right after
+    decoding, before any conversion, so that memory stays near the decoded picture itself; its
+    longer side stays at least :data:`LOAD_SIDE`, more than the MNIST transform works at.
     """
     from PIL import Image, ImageOps
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such image file")
+        raise InputError(f"{path}: no such image file" if not path.exists() else f"{path}: not a regular file")
     nbytes = path.stat().st_size
     if nbytes == 0:
         raise InputError(f"{path}: the image file is empty")
@@ -102,8 +111,15 @@ def load_image(path: str | Path) -> np.ndarray:
                 _check_size(w, h, str(path))
                 im.seek(0)
                 im.load()
-                im = ImageOps.exif_transpose(im) or im
-                return _pil_to_gray(im)
+                _check_size(*im.size, str(path))  # some formats pick their size when loading
+                small = _shrink(im)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # Pillow warns of corrupt EXIF data
+                        small = ImageOps.exif_transpose(small) or small
+                except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the picture as stored
+                    pass
+                return _pil_to_gray(small)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -112,6 +128,44 @@ def load_image(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: the image is too large to decode") from None
     except Exception as exc:  # Pillow raises many types for broken or truncated files
         raise InputError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+#: Pictures are reduced after decoding while their longer side is over twice this (see load_image).
+LOAD_SIDE = 1024
+
+
+def _shrink(im):
+    """``im`` box-averaged by the integer factor that brings its longer side to LOAD_SIDE-2*LOAD_SIDE.
+
+    Done in bands of rows, so that no full-size converted copy is ever made (Pillow's ``reduce``
+    premultiplies alpha into a copy, and palette pictures must become colour first).
+    """
+    from PIL import Image
+
+    f = max(im.size) // LOAD_SIDE
+    if f < 2:
+        return im
+    mode = im.mode
+    if mode == "1":
+        target = "L"
+    elif mode.startswith("I;16") or mode == "I":
+        target = "I"
+    elif mode in ("P", "PA"):  # palette indices cannot be averaged
+        target = "RGBA" if mode == "PA" or "transparency" in im.info else "RGB"
+    elif mode in ("L", "LA", "La", "RGB", "RGBA", "RGBa", "F", "CMYK", "YCbCr"):
+        target = mode
+    else:
+        target = "RGBA"
+    w, h = im.size
+    out = Image.new(target, (-(-w // f), -(-h // f)))
+    rows = f * max(1, (1 << 22) // max(w * f, 1))  # bands of about 4 M pixels, whole blocks
+    for top in range(0, h, rows):
+        band = im.crop((0, top, w, min(top + rows, h)))
+        if band.mode != target:
+            band = band.convert(target)
+        out.paste(band.reduce(f), (0, top // f))
+    out.info = dict(im.info)
+    return out
 
 
 def _check_size(w: int, h: int, name: str) -> None:
@@ -182,11 +236,17 @@ def _to_gray_unit(image: np.ndarray, work_size: int = 512) -> np.ndarray:
         if h and w:
             blocks = a[:h, :w].reshape(h // f, f, w // f, f, *a.shape[2:])
             a = blocks.mean(axis=(1, 3), dtype=np.float64 if scale is None else np.float32)
+    if a.dtype.kind == "f" and a.dtype.itemsize > 4 and a.size:
+        big = float(np.finfo(np.float32).max)
+        if np.nanmax(np.abs(a[np.isfinite(a)]), initial=0.0) > big:  # would turn inf as float32
+            a = np.clip(a, -big, big)
     x = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if scale is None:
         lo, hi = float(x.min()), float(x.max())
         if lo >= 0.0:
             scale = 1.0 if hi <= 1.0 else 255.0 if hi <= 255.0 else 65535.0 if integer and hi <= 65535 else hi
+        elif hi - lo > 1e38:  # a range near float32's limit: scale before shifting, or x - lo overflows
+            x, scale = x * np.float32(0.25) - np.float32(0.25 * lo), 0.25 * (hi - lo)
         else:  # standardised or otherwise shifted values: map the range onto [0, 1]
             x, scale = x - lo, (hi - lo) if hi > lo else 1.0
     if scale != 1.0:
