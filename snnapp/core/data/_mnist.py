@@ -67,8 +67,13 @@ def _read_exact(f, size: int) -> bytes:
     return data
 
 
-def _read_idx(path: Path, images: bool) -> tuple[int, bytearray]:
-    """(item count, whole file content) of an IDX file, raw or gzip."""
+def _read_idx(path: Path, images: bool, reference_size: int | None = None) -> tuple[int, bytearray]:
+    """(item count, whole file content) of an IDX file, raw or gzip.
+
+    With ``reference_size`` (the uncompressed size of the genuine file), a header claiming any
+    other size is refused before the content is read: a hostile gzip cannot make the loader hold
+    more than the real file would.
+    """
     header_size = 16 if images else 8
     compressed = path.name.endswith(".gz")
     try:
@@ -77,6 +82,10 @@ def _read_idx(path: Path, images: bool) -> tuple[int, bytearray]:
             if len(header) < header_size:
                 raise DataError(f"{path}: truncated, only {len(header)} bytes where the header needs {header_size}")
             count, expected = _parse_header(path, header, images)
+            if reference_size is not None and expected != reference_size:
+                items = (reference_size - header_size) // (_SIDE * _SIDE if images else 1)
+                raise DataError(f"{path}: header says {count} items, the MNIST file has {items}; it is corrupt "
+                                "or not the original MNIST. Delete it and run `snnapp data download mnist`")
             if not compressed:
                 actual = path.stat().st_size
                 if actual != expected:
@@ -140,7 +149,7 @@ def load_mnist(
         path = find_mnist_file(folder, name)
         if path is None:
             raise DataError(f"MNIST {split} file missing: {folder / name} (or {name}.gz); {_HOW_TO_GET}")
-        count, content = _read_idx(path, images)
+        count, content = _read_idx(path, images, MNIST_FILES[name][1] if verify else None)
         if verify:
             _check_md5(path, content, name)
         arrays.append((path, count, content))
