@@ -81,7 +81,7 @@ def train_command(
     """Train a network on MNIST, FSDD or both, and save it as a model folder."""
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
     from snnapp.core.modelcard import write_card
-    from snnapp.core.modelio import update_metrics
+    from snnapp.core.modelio import edit_folder, merge_metrics
     from snnapp.core.encoders import EncoderConfig
     from snnapp.core.network import NetworkConfig
     from snnapp.core.training import TrainConfig, train
@@ -103,7 +103,8 @@ def train_command(
         with RichTrainingProgress() as progress:
             result = train(cfg, target, resolve_data_dir(data_dir), device=device, resume=resume,
                            progress=progress, cache_dir=resolve_cache_dir())
-        update_metrics(target, {"command": "snnapp " + " ".join(shlex.quote(a) for a in sys.argv[1:])})
-        write_card(target)
+        with edit_folder(target) as folder:  # the command and the card: one step, never half there
+            merge_metrics(folder, {"command": "snnapp " + " ".join(shlex.quote(a) for a in sys.argv[1:])})
+            write_card(folder)
     val = result.metrics["val"]
     typer.echo(f"{result.model_dir}: validation accuracy {val['accuracy']:.4f}")

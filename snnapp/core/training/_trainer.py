@@ -9,8 +9,9 @@ back with ``weights_only=True``: plain tensors and numbers, never pickled code.
 from __future__ import annotations
 
 import copy
+import io
 import json
-import os
+import pickle
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,9 +21,9 @@ import torch
 
 from snnapp.core.data import draw_pairs
 from snnapp.core.encoders import audio_features_per_step, image_channels
-from snnapp.core.errors import ConfigError
+from snnapp.core.errors import ConfigError, ModelError
 from snnapp.core.evaluation import evaluate_examples, run_examples
-from snnapp.core.modelio import ModelConfig, load_model, save_model
+from snnapp.core.modelio import ModelConfig, disk_error, load_model, remove_stale, save_model, write_file
 from snnapp.core.network import SpikingDigitNet, decide, fit_temperature
 from snnapp.core.torch_model import resolve_device, weights_of
 
@@ -46,12 +47,15 @@ def _checkpoint_dir(out: Path) -> Path:
 
 
 def _save_checkpoint(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".part-{os.getpid()}")
-    torch.save(payload, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Serialise in memory, then write atomically: a full disk raises :class:`DiskError`, never
+    leaves a half-written checkpoint, and keeps the previous one."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise disk_error(path, exc) from exc
+    write_file(path, buffer.getbuffer())
 
 
 def _fingerprint(cfg: TrainConfig) -> str:
@@ -97,16 +101,38 @@ class _RunState:
     train_time: float = 0.0
 
 
+_CHECKPOINT_KEYS = {"fingerprint": str, "epoch": int, "model": dict, "optimizer": dict, "scheduler": dict,
+                    "best_acc": float, "best_model": dict, "bad_epochs": int, "history": str, "train_time": float}
+
+
 def _restore(path: Path, cfg: TrainConfig, net, opt, sched, dev: torch.device) -> _RunState:
-    ck = torch.load(path, map_location=dev, weights_only=True)
-    if ck.get("fingerprint") != _fingerprint(cfg):
+    """Continue from a checkpoint: read as data only (tensors, numbers, strings), never as code."""
+    advice = f"delete {path.parent} or train without --resume"
+    try:
+        ck = torch.load(path, map_location=dev, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelError(f"{path}: refused, it holds objects other than tensors and numbers (loading it could "
+                         f"run code); not a checkpoint written by snnapp train; {advice}") from None
+    except Exception as exc:  # a damaged zip or pickle: RuntimeError, EOFError, ValueError, ...
+        raise ModelError(f"{path}: not a readable checkpoint ({type(exc).__name__}); {advice}") from None
+    bad = [k for k, t in _CHECKPOINT_KEYS.items()
+           if not isinstance(ck, dict) or not isinstance(ck.get(k), t) or isinstance(ck.get(k), bool)]
+    if bad:
+        raise ModelError(f"{path}: not a checkpoint of snnapp train (missing or wrong {', '.join(bad)}); {advice}")
+    if ck["fingerprint"] != _fingerprint(cfg):
         raise ConfigError(f"{path}: the checkpoint belongs to a run with other settings; "
                           "start afresh without --resume or use another --out")
-    net.load_state_dict(ck["model"])
-    opt.load_state_dict(ck["optimizer"])
-    sched.load_state_dict(ck["scheduler"])
-    return _RunState(ck["epoch"] + 1, ck["best_acc"], ck["best_model"], ck["bad_epochs"],
-                     json.loads(ck["history"]), ck["train_time"])
+    try:
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        history = json.loads(ck["history"])
+        shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        if {k: tuple(v.shape) for k, v in ck["best_model"].items()} != shapes:
+            raise ValueError("its best weights do not fit the network")
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc)[:200]}); {advice}") from None
+    return _RunState(ck["epoch"] + 1, ck["best_acc"], ck["best_model"], ck["bad_epochs"], history, ck["train_time"])
 
 
 def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_ex: Examples,
@@ -175,6 +201,7 @@ def train(
                                                 pct_start=0.15)
     loss_fn = make_loss(cfg.loss, cfg.network.num_steps, cfg.correct_rate, cfg.incorrect_rate)
     ckpt_path = _checkpoint_dir(out) / "checkpoint.pt"
+    remove_stale(ckpt_path.parent, ckpt_path.name)  # temporary files of a run that was killed
     st = _RunState()
     if resume and ckpt_path.exists():
         st = _restore(ckpt_path, cfg, net, opt, sched, dev)
