@@ -45,7 +45,10 @@ class RasterView(pg.GraphicsLayoutWidget):
         self.mem_plot = self.addPlot(row=len(ROWS), col=0, title="output membrane potentials")
         self.mem_plot.setMouseEnabled(False, False)
         self.mem_plot.hideButtons()
-        self.mem_curves = [self.mem_plot.plot(pen=pg.mkPen(_COLORS[d], width=2), name=str(d)) for d in range(10)]
+        # PlotCurveItem, not PlotDataItem: no per-call finite checks and bounds bookkeeping, ten times a frame
+        self.mem_curves = [pg.PlotCurveItem(pen=pg.mkPen(_COLORS[d], width=2), skipFiniteCheck=True) for d in range(10)]
+        for curve in self.mem_curves:
+            self.mem_plot.addItem(curve)
         self.shown: dict[str, np.ndarray] = {}
         self.revealed = 0
         self.frames_drawn = 0
@@ -66,7 +69,7 @@ class RasterView(pg.GraphicsLayoutWidget):
             for img in self.images.values():
                 img.clear()
             for c in self.mem_curves:
-                c.setData([], [])
+                c.setData(np.zeros(0), np.zeros(0))
             self._timer.stop()
             return
         hidden_name, hidden = next(iter(trace.hidden.items()), ("hidden", np.zeros((trace.steps, 0), np.float32)))
@@ -79,7 +82,10 @@ class RasterView(pg.GraphicsLayoutWidget):
             plot.setVisible(data is not None)  # no row for a modality that is absent
             if data is not None:
                 plot.setRange(xRange=(0, trace.steps), yRange=(0, max(1, data.shape[1])), padding=0)
-        self.mem_plot.setXRange(0, trace.steps, padding=0.02)
+        mem = trace.out_mem
+        self.mem_plot.disableAutoRange()  # fixed axes: no re-layout while the curves grow
+        self.mem_plot.setRange(xRange=(0, trace.steps), yRange=(float(mem.min()), float(mem.max()) + 1e-3),
+                               padding=0.05)
         if not self._timer.isActive():
             self._timer.start()
 
