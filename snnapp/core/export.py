@@ -16,8 +16,7 @@ the sha256 of the weights and config they came from, so a stale export is refuse
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
+import io
 import time
 import warnings
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from snnapp.core.modelio import CONFIG, ONNX, WEIGHTS, ModelFolder, load_model, sha256_file, write_manifest
+from snnapp.core.modelio import CONFIG, ONNX, WEIGHTS, ModelFolder, load_model, sha256_file, write_into, write_out
 from snnapp.core.network import SpikingDigitNet
 from snnapp.core.neurons import no_surrogate
 from snnapp.core.torch_model import build_net
@@ -132,26 +131,26 @@ class ExportResult:
     bytes: int
 
 
-def _stamp(path: Path, folder: Path, kind: str, net: SpikingDigitNet, static_image: bool) -> int:
-    """Record provenance in the graph's metadata and check it; returns the node count."""
+def _stamp(data: bytes, folder: Path, kind: str, net: SpikingDigitNet, static_image: bool) -> tuple[bytes, int]:
+    """Record provenance in the graph's metadata and check it; returns the graph and its node count."""
     import onnx
 
-    model = onnx.load(str(path))
+    model = onnx.load_model_from_string(data)
     meta = {"snnapp_kind": kind, "snnapp_mode": net.cfg.mode, "snnapp_num_steps": str(net.cfg.num_steps),
             "snnapp_static_image": str(int(static_image)),
             "snnapp_weights_sha256": sha256_file(folder / WEIGHTS), "snnapp_config_sha256": sha256_file(folder / CONFIG)}
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return len(model.graph.node)
+    return model.SerializeToString(), len(model.graph.node)
 
 
 def export_onnx(folder: str | Path | ModelFolder, out: str | Path | None = None, kind: str = "step") -> ExportResult:
     """Export ``kind`` (``step`` or ``window``) of a model folder's network.
 
     Written under a temporary name and renamed into place; without ``out`` it goes into the
-    folder (``model.onnx`` / ``model_window.onnx``) and the manifest and model card are refreshed.
+    folder (``model.onnx`` / ``model_window.onnx``) and the manifest and model card are refreshed,
+    all swapped in as one step (:func:`snnapp.core.modelio.write_into`).
     """
     model = folder if isinstance(folder, ModelFolder) else load_model(folder)
     net = build_net(model, "cpu")
@@ -164,30 +163,16 @@ def export_onnx(folder: str | Path | ModelFolder, out: str | Path | None = None,
         raise ValueError(f"unknown export kind {kind!r}; choose step or window")
     inputs, outputs = graph.inputs, graph.outputs
     window = kind == "window"
-    dest = Path(out) if out is not None else model.path / (ONNX if kind == "step" else WINDOW_ONNX)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     t0 = time.perf_counter()
-    try:
-        with no_surrogate(), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer and deprecation warnings of the legacy exporter
-            torch.onnx.export(graph, _dummy(net, inputs, 2, window, static_image), str(tmp), dynamo=False,
-                              opset_version=OPSET, input_names=inputs, output_names=outputs,
-                              dynamic_axes=_batch_axes(inputs + outputs, window, static_image),
-                              do_constant_folding=True)
-        nodes = _stamp(tmp, model.path, kind, net, static_image)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is shipped and read by services
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()  # built and checked in memory; written to disk in one step
+    with no_surrogate(), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and deprecation warnings of the legacy exporter
+        torch.onnx.export(graph, _dummy(net, inputs, 2, window, static_image), buffer, dynamo=False,
+                          opset_version=OPSET, input_names=inputs, output_names=outputs,
+                          dynamic_axes=_batch_axes(inputs + outputs, window, static_image),
+                          do_constant_folding=True)
+    data, nodes = _stamp(buffer.getvalue(), model.path, kind, net, static_image)
+    name = ONNX if kind == "step" else WINDOW_ONNX
+    dest = write_into(model.path, name, data) if out is None else write_out(Path(out), data)
     seconds = time.perf_counter() - t0
-    if out is None:
-        write_manifest(model.path)
-        if (model.path / "MODEL_CARD.md").exists():
-            from snnapp.core.modelcard import write_card
-
-            write_card(model.path)
     return ExportResult(dest, kind, seconds, nodes, dest.stat().st_size)

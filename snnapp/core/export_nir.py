@@ -16,13 +16,14 @@ What NIR cannot express, stated in the result's ``notes`` and the graph's metada
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from snnapp.core.errors import ModelError
-from snnapp.core.modelio import ModelFolder, load_model
+from snnapp.core.modelio import ModelFolder, load_model, write_into, write_out
 
 NIR_FILE = "model.nir"
 DT = 1e-4
@@ -119,16 +120,12 @@ def export_nir(folder: str | Path | ModelFolder, out: str | Path | None = None) 
         raise ModelError("NIR export needs the nir package: pip install nir") from None
     model = folder if isinstance(folder, ModelFolder) else load_model(folder)
     graph, notes = build_nir_graph(model)
-    dest = Path(out) if out is not None else model.path / NIR_FILE
-    tmp = dest.with_name(f".{dest.name}.part")
-    nir.write(str(tmp), graph)
-    back = nir.read(str(tmp))
+    # written in memory and read back from there: h5py writing to a full disk can crash the process
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    buffer.seek(0)
+    back = nir.read(buffer)
     if set(back.nodes) != set(graph.nodes) or sorted(back.edges) != sorted(graph.edges):
-        tmp.unlink(missing_ok=True)
-        raise ModelError(f"{dest}: the NIR file read back differs from the graph written")
-    tmp.replace(dest)
-    if out is None:
-        from snnapp.core.modelio import write_manifest
-
-        write_manifest(model.path)
+        raise ModelError(f"{out or model.path / NIR_FILE}: the NIR file read back differs from the graph written")
+    dest = write_into(model.path, NIR_FILE, buffer.getbuffer()) if out is None else write_out(Path(out), buffer.getbuffer())
     return NirResult(dest, len(back.nodes), len(back.edges), notes)

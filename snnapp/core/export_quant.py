@@ -9,13 +9,15 @@ offered only where it keeps accuracy (the issue's bar: within 0.2 points).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from snnapp.core.modelio import ONNX, ModelFolder, load_model, write_manifest
+from snnapp.core.modelio import ONNX, ModelFolder, disk_error, load_model, write_into
 
 INT8_ONNX = "model.int8.onnx"
 
@@ -26,15 +28,20 @@ def quantize(folder: str | Path | ModelFolder) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = folder if isinstance(folder, ModelFolder) else load_model(folder)
-    src, dest = model.path / ONNX, model.path / INT8_ONNX
-    tmp = model.path / f".{INT8_ONNX}.part"
-    quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
-    q, meta = onnx.load(str(tmp)), onnx.load(str(src)).metadata_props
+    src = model.path / ONNX
+    # quantize_dynamic works on paths and writes "<input>-inferred.onnx" beside its input: on a copy
+    # in a temporary folder, so the model folder only ever gets the finished file, in one step
+    with tempfile.TemporaryDirectory(prefix="snnapp-int8-") as work:
+        copy, tmp = Path(work) / ONNX, Path(work) / INT8_ONNX
+        try:
+            shutil.copyfile(src, copy)
+            quantize_dynamic(str(copy), str(tmp), weight_type=QuantType.QInt8)
+        except OSError as exc:
+            raise disk_error(tmp, exc) from exc
+        q, meta = onnx.load(str(tmp)), onnx.load(str(copy)).metadata_props
     del q.metadata_props[:]
     q.metadata_props.extend(meta)
-    onnx.save(q, str(tmp))
-    tmp.replace(dest)
-    write_manifest(model.path)
+    dest = write_into(model.path, INT8_ONNX, q.SerializeToString())
     return dest
 
 

@@ -109,13 +109,12 @@ _REASONS = {errno.ENOSPC: "no space left on {}", errno.EDQUOT: "disk quota excee
 
 
 def disk_error(what: Path, exc: OSError, note: str = "") -> DiskError:
-    """The :class:`DiskError` for ``exc``, raised while writing ``what``, in plain words."""
-    if isinstance(exc, DiskError):
-        return exc
+    """The :class:`DiskError` for ``exc``, raised while writing ``what`` (or a file in it), in plain words."""
     template = _REASONS.get(exc.errno or 0)
-    reason = template.format(Path(what).parent) if template else (exc.strerror or str(exc) or type(exc).__name__)
+    reason = template.format(Path(what).parent) if template else \
+        getattr(exc, "reason", None) or exc.strerror or str(exc) or type(exc).__name__
     err = DiskError(f"cannot write {what}: {reason}{note}")
-    err.errno = exc.errno
+    err.errno, err.reason = exc.errno, reason
     return err
 
 
@@ -333,6 +332,31 @@ def update_metrics(folder: str | Path, extra: dict[str, Any]) -> None:
     """Merge ``extra`` into a verified folder's ``metrics.json``; the folder changes in one step."""
     with edit_folder(folder) as stage:
         merge_metrics(stage, extra)
+
+
+def write_into(folder: str | Path, name: str, data: bytes | memoryview) -> Path:
+    """Add or replace the file ``name`` of a verified model folder (an export), with its manifest
+    and, where there is one, its model card refreshed: all in one step (see :func:`edit_folder`)."""
+    folder = Path(folder)
+    with edit_folder(folder) as stage:
+        write_file(stage / name, data)
+        if (stage / "MODEL_CARD.md").exists():
+            from snnapp.core.modelcard import write_card
+
+            write_manifest(stage)
+            write_card(stage)
+    return folder / name
+
+
+def write_out(path: str | Path, data: bytes | memoryview) -> Path:
+    """Write a file outside model folders (an export to ``--out``) atomically, creating its folder."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise disk_error(path, exc) from exc
+    write_file(path, data)
+    return path
 
 
 def _read_json(path: Path) -> Any:
