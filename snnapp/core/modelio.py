@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from snnapp.core._dictconfig import check_value, checked_fields, short_repr
 from snnapp.core.encoders import EncoderConfig
 from snnapp.core.errors import ConfigError, ModelError
 from snnapp.core.network import NetworkConfig
@@ -59,18 +60,68 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> "ModelConfig":
+        """Rebuild from ``config.json``'s content; every value is checked, so a damaged or hostile
+        file gives :class:`ModelError` naming ``source`` and the setting, never a model that
+        allocates without bound or runs on NaN."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ModelError(f"{source}: not an snnapp model config (no \"format\": \"{FORMAT}\")")
-        if d.get("version") != VERSION:
-            raise ModelError(f"{source}: model format version {d.get('version')!r}; this snnapp reads {VERSION}")
+        if d.get("version") != VERSION or isinstance(d.get("version"), bool):
+            raise ModelError(f"{source}: model format version {short_repr(d.get('version'))}; this snnapp reads {VERSION}")
         try:
-            return cls(network=NetworkConfig.from_dict(d["network"]),
-                       encoder=EncoderConfig.from_dict(d.get("encoder", {})),
-                       audio=AudioConfig.from_dict(d.get("audio", {})),
-                       image=ImageConfig.from_dict(d.get("image", {})),
-                       temperature=float(d.get("temperature", 1.0)), training=dict(d.get("training", {})))
-        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            if "network" not in d:
+                raise ConfigError("no network section")
+            net = d["network"]
+            network = NetworkConfig.from_dict({**net, **checked_fields(NetworkConfig, net, "network")}) \
+                if isinstance(net, dict) else checked_fields(NetworkConfig, net, "network")
+            _check_network(network)
+            temperature = check_value(float, d.get("temperature", 1.0), "temperature")
+            if not temperature > 0.0:
+                raise ConfigError(f"temperature: must be positive, got {temperature}")
+            return cls(network=network,
+                       encoder=EncoderConfig.from_dict(d.get("encoder", {}), "encoder"),
+                       audio=AudioConfig.from_dict(d.get("audio", {}), "audio"),
+                       image=ImageConfig.from_dict(d.get("image", {}), "image"),
+                       temperature=temperature, training=check_value(dict, d.get("training", {}), "training"))
+        except (TypeError, ValueError, OverflowError, ConfigError) as exc:
             raise ModelError(f"{source}: invalid model config ({exc})") from None
+
+
+#: Most parameters a model folder may describe (a shipped model has about a million): a
+#: config.json asking for more is damaged, and building it would only exhaust memory.
+MAX_PARAMETERS = 50_000_000
+MAX_STEPS = 1000
+
+
+def _check_network(net: NetworkConfig) -> None:
+    """Sizes a network could really have; raise :class:`ConfigError` for the first that is not."""
+    def within(name: str, value: int, low: int, high: int) -> None:
+        if not low <= value <= high:
+            raise ConfigError(f"network.{name}: {short_repr(value)} is outside {low}-{high}")
+
+    within("num_steps", net.num_steps, 1, MAX_STEPS)
+    params = 0
+    if net.uses_image:
+        within("image_in_channels", net.image_in_channels, 1, 16)
+        within("image_kernel", net.image_kernel, 1, 27)
+        within("image_hidden", net.image_hidden, 1, 1 << 16)
+        c1, c2 = net.image_channels
+        within("image_channels", min(c1, c2), 1, 4096)
+        k2 = net.image_kernel ** 2
+        params += c1 * net.image_in_channels * k2 + c2 * c1 * k2 + c2 * 49 * net.image_hidden + net.image_hidden * 10
+    if net.uses_audio:
+        within("audio_in_features", net.audio_in_features, 1, 1 << 20)
+        if len(net.audio_hidden) > 16:
+            raise ConfigError(f"network.audio_hidden: {len(net.audio_hidden)} layers; at most 16")
+        within("audio_hidden", min(net.audio_hidden), 1, 1 << 16)
+        sizes = (net.audio_in_features,) + net.audio_hidden + (10,)
+        params += sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if params > MAX_PARAMETERS:
+        raise ConfigError(f"network: its sizes make {params:,} parameters; at most {MAX_PARAMETERS:,} are accepted")
+    if len(net.cond_params) > 32:
+        raise ConfigError(f"network.cond_params: {len(net.cond_params)} entries; at most 32")
+    for key, value in net.cond_params.items():
+        if not isinstance(value, str) or len(value) > 64:  # numbers, and the surrogate's name
+            check_value(float, value, f"network.cond_params.{short_repr(key)}")
 
 
 @dataclass
@@ -359,12 +410,31 @@ def write_out(path: str | Path, data: bytes | memoryview) -> Path:
     return path
 
 
+#: Largest JSON file of a model folder that is read (config, metrics, manifest are a few kB).
+MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
+def _regular_file(path: Path) -> None:
+    """:class:`ModelError` unless ``path`` is a regular file (a pipe would block, a folder fail)."""
+    if not path.is_file():
+        if path.exists() or path.is_symlink():
+            raise ModelError(f"{path}: not a regular file")
+        raise ModelError(f"{path}: missing; a model folder needs {WEIGHTS}, {CONFIG}, {METRICS} and {MANIFEST}")
+
+
 def _read_json(path: Path) -> Any:
+    _regular_file(path)
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ModelError(f"{path}: {path.stat().st_size} bytes is too large for this file of a model folder")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{path}: missing; a model folder needs {WEIGHTS}, {CONFIG}, {METRICS} and {MANIFEST}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise ModelError(f"{path}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of thousands of digits
         raise ModelError(f"{path}: not valid JSON ({exc})") from None
 
 

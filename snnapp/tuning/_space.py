@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,43 @@ PARAM_TARGETS: dict[str, str] = {
     "num_steps": "network", "dropout": "network", "hidden": "network", "encoder": "encoder",
 }
 KINDS = ("float", "int", "categorical")
+#: Parameters whose values are words; every other one takes numbers.
+WORD_PARAMS = ("encoder",)
+#: Most choices or grid values one parameter may list, and most points a grid may have.
+MAX_VALUES = 1000
+MAX_GRID_POINTS = 100_000
+#: Bound of an integer range: beyond it values stop being exact as floats.
+MAX_INT = 2**53
+
+
+def _number(v: Any) -> bool:
+    """A finite real number (not a bool), within float range."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _short(v: Any) -> str:
+    from snnapp.core._dictconfig import short_repr
+
+    return short_repr(v)
+
+
+def _values(name: str, what: str, values: Any, numeric: bool) -> tuple[Any, ...]:
+    """``values`` (choices or grid) as a tuple of scalars, or :class:`ConfigError`."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
+        raise ConfigError(f"parameter {name}: {what} must be a list, got {_short(values)}")
+    if len(values) > MAX_VALUES:
+        raise ConfigError(f"parameter {name}: {len(values)} {what} values; at most {MAX_VALUES}")
+    for v in values:
+        ok = _number(v) if numeric else isinstance(v, str) or _number(v)
+        if not ok:
+            kind = "finite numbers" if numeric else "words or finite numbers"
+            raise ConfigError(f"parameter {name}: {what} values must be {kind}, got {_short(v)}")
+    return tuple(values)
 
 
 @dataclass(frozen=True)
@@ -41,25 +79,45 @@ class Param:
     grid: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.name not in PARAM_TARGETS:
-            raise ConfigError(f"unknown search parameter {self.name!r}; choose from {', '.join(PARAM_TARGETS)}")
-        if self.kind not in KINDS:
-            raise ConfigError(f"parameter {self.name}: unknown type {self.kind!r}; choose {', '.join(KINDS)}")
+        if not isinstance(self.name, str) or self.name not in PARAM_TARGETS:
+            raise ConfigError(f"unknown search parameter {_short(self.name)}; choose from {', '.join(PARAM_TARGETS)}")
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise ConfigError(f"parameter {self.name}: unknown type {_short(self.kind)}; choose {', '.join(KINDS)}")
+        if not isinstance(self.log, bool):
+            raise ConfigError(f"parameter {self.name}: log must be true or false, got {_short(self.log)}")
+        numeric = self.name not in WORD_PARAMS
+        object.__setattr__(self, "choices", _values(self.name, "choices", self.choices, numeric))
+        object.__setattr__(self, "grid", _values(self.name, "grid", self.grid, numeric))
         if self.kind == "categorical":
             if not self.choices:
                 raise ConfigError(f"parameter {self.name}: a categorical parameter needs choices")
-        elif self.low is None or self.high is None or not self.low <= self.high:
-            raise ConfigError(f"parameter {self.name}: needs low <= high, got {self.low} and {self.high}")
-        elif self.log and self.low <= 0:
+        elif not numeric:
+            raise ConfigError(f"parameter {self.name}: takes words; give choices, not a range")
+        elif not (_number(self.low) and _number(self.high)) or not self.low <= self.high:  # type: ignore[operator]
+            raise ConfigError(f"parameter {self.name}: needs finite numbers low <= high, got {_short(self.low)} "
+                              f"and {_short(self.high)}")
+        elif not math.isfinite(float(self.high) - float(self.low)):  # type: ignore[arg-type]
+            raise ConfigError(f"parameter {self.name}: the range {self.low} to {self.high} is too wide")
+        elif self.log and self.low <= 0:  # type: ignore[operator]
             raise ConfigError(f"parameter {self.name}: a log range needs low > 0, got {self.low}")
+        elif self.kind == "int":
+            for bound in (self.low, self.high):
+                if not float(bound).is_integer() or abs(bound) > MAX_INT:  # type: ignore[arg-type]
+                    raise ConfigError(f"parameter {self.name}: an integer range needs whole bounds within "
+                                      f"+-2^53, got {_short(bound)}")
+            object.__setattr__(self, "low", int(self.low))  # type: ignore[arg-type]
+            object.__setattr__(self, "high", int(self.high))  # type: ignore[arg-type]
         for v in self.grid:
             if not self.contains(v):
                 raise ConfigError(f"parameter {self.name}: grid value {v!r} lies outside its range")
 
     def contains(self, value: Any) -> bool:
         if self.kind == "categorical":
-            return value in self.choices
-        return isinstance(value, (int, float)) and self.low <= value <= self.high  # type: ignore[operator]
+            return any(type(value) is type(c) and value == c or _number(value) and _number(c) and value == c
+                       for c in self.choices)
+        if self.kind == "int" and not (_number(value) and float(value).is_integer()):
+            return False
+        return _number(value) and self.low <= value <= self.high  # type: ignore[operator]
 
     def distribution(self) -> optuna.distributions.BaseDistribution:
         if self.kind == "categorical":
@@ -80,16 +138,18 @@ class Param:
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> Param:
-        if not isinstance(d, dict):
-            raise ConfigError(f"parameter {name}: expected a table with low/high or choices")
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"parameter {_short(name)}: expected a table with low/high or choices")
         unknown = set(d) - {"type", "low", "high", "log", "choices", "grid"}
         if unknown:
-            raise ConfigError(f"parameter {name}: unknown keys {', '.join(sorted(unknown))}")
-        kind = d.get("type") or ("categorical" if "choices" in d else
-                                 "int" if all(isinstance(d.get(k), int) and not isinstance(d.get(k), bool)
-                                              for k in ("low", "high")) else "float")
-        return cls(name, kind, d.get("low"), d.get("high"), bool(d.get("log", False)),
-                   tuple(d.get("choices", ())), tuple(d.get("grid", ())))
+            raise ConfigError(f"parameter {_short(name)}: unknown keys {', '.join(sorted(map(_short, unknown)))}")
+        if "type" in d:
+            kind = d["type"]
+        else:
+            kind = "categorical" if "choices" in d else "int" if all(
+                isinstance(d.get(k), int) and not isinstance(d.get(k), bool) for k in ("low", "high")) else "float"
+        return cls(name, kind, d.get("low"), d.get("high"), d.get("log", False),
+                   d.get("choices", ()), d.get("grid", ()))
 
 
 @dataclass(frozen=True)
@@ -102,6 +162,16 @@ class SearchSpace:
     def __post_init__(self) -> None:
         if not self.params:
             raise ConfigError("the search space is empty: give at least one parameter")
+        if not isinstance(self.fixed, Mapping):
+            raise ConfigError(f"fixed settings must be a table, got {_short(self.fixed)}")
+        for key, value in self.fixed.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"fixed setting {_short(key)}: names are words")
+            items = value if isinstance(value, (list, tuple)) else (value,)
+            ok = len(items) <= 64 and all(v is None or isinstance(v, (bool, str)) or _number(v) for v in items)
+            if not ok or (key in ("correct_rate", "incorrect_rate") and not _number(value)):
+                raise ConfigError(f"fixed setting {key}: expected a finite number, word, true/false or a short "
+                                  f"list of them, got {_short(value)}")
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise ConfigError(f"the search space names a parameter twice: {', '.join(names)}")
@@ -131,7 +201,11 @@ class SearchSpace:
             raise ConfigError(f"grid search needs values for {', '.join(missing)}: give --grid NAME=v1,v2 "
                               "or 'grid = [...]' in the space file")
         grid = {p.name: list(p.grid) for p in self.params}
-        if not any(feasible(dict(zip(grid, combo)), self.fixed) for combo in itertools.product(*grid.values())):
+        points = math.prod(len(v) for v in grid.values())
+        if points > MAX_GRID_POINTS:
+            raise ConfigError(f"the grid has {points:,} points; at most {MAX_GRID_POINTS:,} (give fewer values)")
+        rates = {k: v for k, v in grid.items() if k in ("correct_rate", "incorrect_rate")}
+        if not any(feasible(dict(zip(rates, combo)), self.fixed) for combo in itertools.product(*rates.values())):
             raise ConfigError("contradictory grid: no point has an incorrect rate below its correct rate")
         return grid
 
@@ -164,13 +238,20 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchSpace:
+        """A space from plain data (a parsed TOML or YAML file); anything else is :class:`ConfigError`."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"space: expected a table with 'params' (and optionally 'fixed'), got {_short(d)}")
         unknown = set(d) - {"params", "fixed"}
         if unknown:
-            raise ConfigError(f"space: unknown sections {', '.join(sorted(unknown))}; expected params and fixed")
+            raise ConfigError(f"space: unknown sections {', '.join(sorted(map(_short, unknown)))}; "
+                              "expected params and fixed")
         params = d.get("params") or {}
-        if not isinstance(params, dict):
+        if not isinstance(params, Mapping):
             raise ConfigError("space: 'params' must be a table of parameter name -> range")
-        return cls(tuple(Param.from_dict(k, v) for k, v in params.items()), dict(d.get("fixed") or {}))
+        fixed = d.get("fixed") or {}
+        if not isinstance(fixed, Mapping):
+            raise ConfigError(f"space: 'fixed' must be a table of setting name -> value, got {_short(fixed)}")
+        return cls(tuple(Param.from_dict(k, v) for k, v in params.items()), dict(fixed))
 
 
 def feasible(values: dict[str, Any], fixed: dict[str, Any]) -> bool:
