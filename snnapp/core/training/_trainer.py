@@ -13,6 +13,7 @@ import io
 import json
 import pickle
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -105,11 +106,14 @@ _CHECKPOINT_KEYS = {"fingerprint": str, "epoch": int, "model": dict, "optimizer"
                     "best_acc": float, "best_model": dict, "bad_epochs": int, "history": str, "train_time": float}
 
 
-def _restore(path: Path, cfg: TrainConfig, net, opt, sched, dev: torch.device) -> _RunState:
-    """Continue from a checkpoint: read as data only (tensors, numbers, strings), never as code."""
+def _read_checkpoint(path: Path, cfg: TrainConfig, dev: torch.device) -> dict:
+    """A checkpoint of this run, read as data only (tensors, numbers, strings), never as code;
+    checked before any data is loaded, so a wrong one is refused at once."""
     advice = f"delete {path.parent} or train without --resume"
     try:
-        ck = torch.load(path, map_location=dev, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on pickle protocols of foreign files
+            warnings.simplefilter("ignore", UserWarning)
+            ck = torch.load(path, map_location=dev, weights_only=True)
     except pickle.UnpicklingError:
         raise ModelError(f"{path}: refused, it holds objects other than tensors and numbers (loading it could "
                          f"run code); not a checkpoint written by snnapp train; {advice}") from None
@@ -122,6 +126,11 @@ def _restore(path: Path, cfg: TrainConfig, net, opt, sched, dev: torch.device) -
     if ck["fingerprint"] != _fingerprint(cfg):
         raise ConfigError(f"{path}: the checkpoint belongs to a run with other settings; "
                           "start afresh without --resume or use another --out")
+    return ck
+
+
+def _restore(path: Path, ck: dict, net, opt, sched) -> _RunState:
+    """Put a checkpoint's weights, optimiser and schedule in place; what else it carries."""
     try:
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -131,7 +140,8 @@ def _restore(path: Path, cfg: TrainConfig, net, opt, sched, dev: torch.device) -
         if {k: tuple(v.shape) for k, v in ck["best_model"].items()} != shapes:
             raise ValueError("its best weights do not fit the network")
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise ModelError(f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc)[:200]}); {advice}") from None
+        raise ModelError(f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
+                         f"delete {path.parent} or train without --resume") from None
     return _RunState(ck["epoch"] + 1, ck["best_acc"], ck["best_model"], ck["bad_epochs"], history, ck["train_time"])
 
 
@@ -182,6 +192,8 @@ def train(
     out = Path(out)
     cfg = complete_network(cfg)
     dev = resolve_device(device)
+    ckpt_path = _checkpoint_dir(out) / "checkpoint.pt"
+    checkpoint = _read_checkpoint(ckpt_path, cfg, dev) if resume and ckpt_path.exists() else None
     torch.manual_seed(cfg.seed)
     if examples is None:
         kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=cache_dir,
@@ -200,11 +212,11 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
     loss_fn = make_loss(cfg.loss, cfg.network.num_steps, cfg.correct_rate, cfg.incorrect_rate)
-    ckpt_path = _checkpoint_dir(out) / "checkpoint.pt"
     remove_stale(ckpt_path.parent, ckpt_path.name)  # temporary files of a run that was killed
     st = _RunState()
-    if resume and ckpt_path.exists():
-        st = _restore(ckpt_path, cfg, net, opt, sched, dev)
+    if checkpoint is not None:
+        st = _restore(ckpt_path, checkpoint, net, opt, sched)
+        del checkpoint
         progress.message(f"resumed from {ckpt_path} after epoch {st.next_epoch}")
 
     for epoch in range(st.next_epoch, cfg.epochs):
