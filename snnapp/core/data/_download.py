@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
+import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -75,7 +77,15 @@ def _check_url(url: str) -> None:
     raise _TransferError(f"refused non-HTTPS URL {url}")
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
 class _SafeRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to HTTPS only; plain HTTP only back to the very loopback server (same
+    host and port) that answered, so a local test server cannot send the client anywhere else."""
+
     def redirect_request(
         self,
         req: urllib.request.Request,
@@ -85,10 +95,14 @@ class _SafeRedirect(urllib.request.HTTPRedirectHandler):
         headers: Message,
         newurl: str,
     ) -> urllib.request.Request | None:
-        try:
-            _check_url(newurl)
-        except _TransferError as exc:
-            raise _TransferError(f"redirect from {req.full_url} to {newurl} refused: {exc}") from None
+        if urlsplit(newurl).scheme != "https":
+            if _origin(newurl) != _origin(req.full_url):
+                raise _TransferError(f"redirect from {req.full_url} refused: {newurl} is not HTTPS (plain HTTP is "
+                                     "followed only back to the same loopback host and port)")
+            try:
+                _check_url(newurl)
+            except _TransferError as exc:
+                raise _TransferError(f"redirect from {req.full_url} to {newurl} refused: {exc}") from None
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -177,17 +191,31 @@ def _member_is_safe(name: str) -> bool:
     return not (name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts)
 
 
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _link_is_safe(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """A symbolic link member stays inside the archive's folder (relative, no ``..``, not too long)."""
+    if info.file_size > 4096:
+        return False
+    target = zf.read(info).decode("utf-8", "replace")
+    return _member_is_safe(target) and not target.startswith("~")
+
+
 def _extract_recordings(archive: Path, dest: Path, url: str) -> None:
     """Copy every ``*/recordings/*.wav`` member of ``archive`` into ``dest`` (flat)."""
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-            unsafe = [i.filename for i in infos if not _member_is_safe(i.filename)]
+            unsafe = [i.filename for i in infos
+                      if not _member_is_safe(i.filename) or (_is_symlink(i) and not _link_is_safe(zf, i))]
             if unsafe:
                 raise DataError(f"{url}: archive member {unsafe[0]!r} points outside the target folder; rejected")
             wanted = [
                 i for i in infos
-                if not i.is_dir() and i.filename.split("/")[-2:-1] == ["recordings"] and i.filename.endswith(".wav")
+                if not i.is_dir() and not _is_symlink(i) and i.filename.split("/")[-2:-1] == ["recordings"]
+                and i.filename.endswith(".wav")
             ]
             if sum(i.file_size for i in wanted) > MAX_BYTES:
                 raise DataError(f"{url}: archive recordings exceed {MAX_BYTES} bytes; rejected")
@@ -202,12 +230,26 @@ def _extract_recordings(archive: Path, dest: Path, url: str) -> None:
         raise DataError(f"cannot extract the archive from {url} into {dest.parent} ({exc})") from exc
 
 
+def _remove_stale_staging(parent: Path) -> None:
+    """Remove the staging folders of downloads whose process was killed (named with its id)."""
+    for p in parent.iterdir():
+        m = re.fullmatch(r"\.recordings-(?:old-)?(\d+)-.+", p.name)
+        if m is None or not p.is_dir() or p.is_symlink():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass  # alive, someone else's
+
+
 def _swap_in(new: Path, final: Path) -> None:
     """Put folder ``new`` at ``final`` with renames, removing what was there before."""
     if not (final.exists() or final.is_symlink()):
         os.rename(new, final)
         return
-    old = final.with_name(f".{final.name}-old-{uuid.uuid4().hex[:8]}")
+    old = final.with_name(f".{final.name}-old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     os.rename(final, old)
     os.rename(new, final)
     if old.is_symlink() or not old.is_dir():
@@ -221,6 +263,7 @@ def _download_fsdd(data_dir: Path, url: str, progress: ProgressCallback | None, 
     if recordings.is_dir() and fsdd_problem(recordings) is None:
         return [recordings]
     _mkdir(recordings.parent)
+    _remove_stale_staging(recordings.parent)
     part = _part_path(recordings.parent / f"free-spoken-digit-dataset-{FSDD_TAG}.zip")
     try:
         try:
@@ -230,7 +273,7 @@ def _download_fsdd(data_dir: Path, url: str, progress: ProgressCallback | None, 
                 f"could not download the FSDD recordings for {recordings}: {exc}. To supply a local copy, "
                 f"put the {FSDD_FILE_COUNT} WAV files of FSDD {FSDD_TAG} in {recordings}, " + _LOCAL_COPY
             ) from exc
-        staging = Path(tempfile.mkdtemp(prefix=".recordings-", dir=recordings.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".recordings-{os.getpid()}-", dir=recordings.parent))
         try:
             _extract_recordings(part, staging, url)
             count, digest = fsdd_manifest(staging)
