@@ -45,7 +45,9 @@ def _on_trial(console: Any) -> Any:
     def show(study: Any, t: Any) -> None:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
         secs = t.user_attrs.get("train_time_s", 0.0)
-        if t.state == TrialState.COMPLETE:
+        if t.user_attrs.get("surplus"):
+            console.print(f"trial {t.number:3d} not run: another worker started the study's last trial first")
+        elif t.state == TrialState.COMPLETE:
             vals = "  ".join(f"{v:.4g}" for v in t.values)
             console.print(f"trial {t.number:3d} [green]done[/green]    {vals}  {params}  ({secs:.1f} s)")
         elif t.state == TrialState.PRUNED:
@@ -80,6 +82,11 @@ def tune_command(
     objectives: Annotated[str, typer.Option(help="accuracy, accuracy,spikes or accuracy,synops.")] = "accuracy",
     out: Annotated[Path | None, typer.Option(help="Folder of the trial models (default: user data folder).")] = None,
     test: Annotated[bool, typer.Option(help="Evaluate the best model once on the test set.")] = True,
+    heartbeat: Annotated[int, typer.Option(min=1, help="Seconds between a running trial's heartbeats.")] = 10,
+    grace: Annotated[int, typer.Option(min=1, help="Seconds without a heartbeat after which a running trial "
+                                                    "counts as dead (its worker killed): failed and retried once.")] = 30,
+    storage_wait: Annotated[float, typer.Option(min=0, help="Seconds to keep retrying a storage that stops "
+                                                           "answering during the run before giving up.")] = 120,
     device: DeviceOption = "auto",
     data_dir: DataDirOption = None,
 ) -> None:
@@ -112,7 +119,8 @@ def tune_command(
             mode=mode, method=method, sampler=sampler, space=the_space, epochs_per_trial=epochs_per_trial,
             train_fraction=train_fraction, limit=limit, seed=seed,
             objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()), trials=trials, timeout=timeout,
-            pruner=pruner, storage=storage, study=study, out=out, device=device, test=test)
+            pruner=pruner, storage=storage, study=study, out=out, device=device, heartbeat_s=heartbeat,
+            grace_s=grace, storage_wait_s=storage_wait, test=test)
         console.print(f"study [bold]{settings.study_name}[/bold]: {mode}, {method}"
                       f"{f' ({sampler})' if sampler else ''}, searching {', '.join(the_space.names)}")
         res = run_study(settings, resolve_data_dir(data_dir), cache_dir=resolve_cache_dir(), on_trial=_on_trial(console))

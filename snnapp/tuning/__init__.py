@@ -33,7 +33,7 @@ from ._reproduce import (
     tables,
 )
 from ._space import PARAM_TARGETS, Param, SearchSpace, feasible
-from ._storage import default_storage_url, open_storage, redact
+from ._storage import StorageError, default_storage_url, open_storage, redact
 from ._study import (
     OBJECTIVES,
     TuneOutcome,
@@ -64,6 +64,7 @@ __all__ = [
     "RandomMethod",
     "SearchMethod",
     "SearchSpace",
+    "StorageError",
     "StudySummary",
     "TuneOutcome",
     "TuneSettings",

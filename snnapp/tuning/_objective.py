@@ -21,9 +21,19 @@ from snnapp.core.training import TrainConfig, train
 from ._defaults import make_config
 from ._pruning import PruningProgress
 from ._space import SearchSpace, feasible
+from ._storage import worker_name
 
 #: What a multi-objective study can minimise next to accuracy -> the validation metric it reads.
 ACTIVITY = {"spikes": "spikes_per_sample", "synops": "synops_per_sample"}
+
+
+class SurplusTrial(Exception):
+    """A trial begun by two workers at the same moment when the study needed only one more: the later
+    one (higher number) is not run, and ends failed with the user attribute ``surplus``."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"trial {number} not run: the study has its trials")
+        self.number = number
 
 
 def trial_dir(root: Path, number: int) -> Path:
@@ -50,6 +60,7 @@ class Objective:
     device: str = "auto"
     cache_dir: Path | None = None
     progress: Any = None
+    total: int | None = None  # the study's total of finished trials
     _examples: dict[tuple, tuple[Examples, Examples]] = field(default_factory=dict, repr=False)
 
     def examples(self, cfg: TrainConfig) -> tuple[Examples, Examples]:
@@ -82,7 +93,20 @@ class Objective:
         trial.set_user_attr("resumed_from", int(dead))
         return True
 
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Whether the trials before this one, finished or running, already make the study's total."""
+        if self.total is None:
+            return False
+        ahead = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                               optuna.trial.TrialState.PRUNED,
+                                                               optuna.trial.TrialState.RUNNING))
+        return sum(t.number < trial.number for t in ahead) >= self.total
+
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        if self._surplus(trial):
+            trial.set_user_attr("surplus", True)
+            raise SurplusTrial(trial.number)
+        trial.set_user_attr("worker", worker_name())
         values = self.space.suggest(trial)
         if not feasible(values, self.space.fixed):
             # a point the loss cannot use: costs nothing, and tells the sampler to look elsewhere

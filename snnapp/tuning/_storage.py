@@ -1,28 +1,59 @@
-"""Where studies live: a storage URL -> an Optuna storage, with heartbeats where Optuna has them.
+"""Where studies live: a storage URL -> an Optuna storage, with heartbeats on every kind.
 
 - nothing given: a SQLite file in the user data folder (embedded, nothing to start);
-- ``sqlite:///file.db``, ``postgresql+psycopg2://...``, ``mysql+pymysql://...``: a database,
-  with heartbeats so that a trial of a killed worker is marked failed and retried once;
+- ``sqlite:///file.db``, ``postgresql+psycopg2://...``, ``mysql+pymysql://...``: a database;
 - ``journal:PATH`` or a path ending in ``.log``: Optuna's journal file (several processes on one
-  machine, no database; Optuna has no heartbeat for it).
+  machine, no database).
+
+Every trial has a heartbeat, so that a trial of a killed worker is marked failed (and retried once)
+by the next worker that looks: Optuna's own for databases, a timestamp in the trial's system
+attributes for journal files (Optuna has none there). A database that stops answering during a run
+(a restart, a network cut) is retried with backoff for ``wait_s`` seconds; after that the error
+names the storage, on one line.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import re
+import socket
+import sqlite3
+import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import optuna
 import platformdirs
-from sqlalchemy.exc import SQLAlchemyError
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from snnapp.core.errors import ConfigError
+from snnapp.core.errors import ConfigError, SnnappError
 
 HEARTBEAT_S = 10
 GRACE_S = 30
+#: How long a storage that stopped answering during a run is retried before the run gives up.
+WAIT_S = 120
+#: The trial system attribute holding a journal trial's last heartbeat (seconds since the epoch).
+HEARTBEAT_ATTR = "snnapp_heartbeat"
+
+log = logging.getLogger("snnapp.tuning")
+
+
+class StorageError(SnnappError):
+    """The study's storage stopped answering and did not come back in time."""
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process, as recorded on the trials it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def default_storage_url() -> str:
@@ -58,8 +89,227 @@ def normalise(url: str | None) -> str:
     return url
 
 
-def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> optuna.storages.BaseStorage:
-    """Open (and for a database, create the schema of) the storage; one-line errors when it cannot."""
+def _transient(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error behind it, says the database could not be reached (as opposed to
+    refusing what was sent): a closed connection, a refused one, a locked SQLite file."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (OperationalError, InterfaceError, sqlite3.OperationalError)):
+            return True
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            return True
+        if type(e).__name__ in ("OperationalError", "InterfaceError") and \
+                type(e).__module__.split(".")[0] in ("psycopg2", "psycopg", "pymysql", "MySQLdb"):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words for ``exc`` (first line), not SQLAlchemy's or Optuna's wrapping."""
+    e: BaseException = exc
+    while True:
+        inner = getattr(e, "orig", None) or e.__cause__
+        if inner is None or inner is e:
+            break
+        e = inner
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def storage_error(exc: BaseException) -> StorageError | None:
+    """The :class:`StorageError` that ``exc`` is, or that caused it (Optuna may wrap it in another error)."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, StorageError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+class _Outage:
+    """Retries a call while the database does not answer: backoff up to 2 s between tries, and after
+    ``wait_s`` seconds without an answer a :class:`StorageError` that names the storage."""
+
+    def __init__(self, label: str, wait_s: float) -> None:
+        self.label = label
+        self.wait_s = wait_s
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self.back_at: float | None = None  # when it answered again after the last outage (monotonic)
+
+    def _down(self, exc: BaseException) -> float:
+        now = time.monotonic()
+        with self._lock:
+            if self._down_since is None:
+                self._down_since = now
+                log.warning("storage %s does not answer (%s); retrying for up to %.0f s",
+                            self.label, _reason(exc), self.wait_s)
+            return now - self._down_since
+
+    def _up(self) -> None:
+        if self._down_since is None:
+            return
+        with self._lock:
+            if self._down_since is not None:
+                now = time.monotonic()
+                log.warning("storage %s answers again after %.1f s", self.label, now - self._down_since)
+                self._down_since, self.back_at = None, now
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        delay = 0.2
+        while True:
+            try:
+                out = fn(*args, **kwargs)
+            except Exception as exc:
+                if not _transient(exc):
+                    raise
+                down = self._down(exc)
+                if down >= self.wait_s:
+                    raise StorageError(f"storage {self.label} has not answered for {down:.0f} s ({_reason(exc)}); "
+                                       "the study is kept there: run the same command again once it is back") from None
+                time.sleep(min(delay, self.wait_s - down))
+                delay = min(2 * delay, 2.0)
+                continue
+            self._up()
+            return out
+
+    def recently_back(self, seconds: float) -> bool:
+        return self.back_at is not None and time.monotonic() - self.back_at < seconds
+
+
+def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: _RDBStorage, *args: Any, **kwargs: Any) -> Any:
+        return self._outage.call(method, self, *args, **kwargs)
+
+    return call
+
+
+class _RDBStorage(optuna.storages.RDBStorage):
+    """Optuna's database storage that rides out a database restart, and fails the trials of workers
+    killed before their first heartbeat (Optuna's sweep skips trials without one)."""
+
+    def __init__(self, url: str, *, wait_s: float, **kwargs: Any) -> None:
+        self._outage = _Outage(redact(url), wait_s)
+        super().__init__(url, **kwargs)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        failed = False
+
+        def attempt() -> bool:
+            nonlocal failed
+            try:
+                return super(_RDBStorage, self).set_trial_state_values(trial_id, state, values)
+            except UpdateFinishedTrialError:
+                # the connection broke after the database committed an earlier try: that try stands
+                if failed and state.is_finished() and self.get_trial(trial_id).state == state:
+                    return True
+                raise
+            except Exception as exc:
+                failed = failed or _transient(exc)
+                raise
+
+        return self._outage.call(attempt)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            self._outage.call(super().record_heartbeat, trial_id)
+        except StorageError:
+            pass  # the trial's own thread reports it; a heartbeat thread has nobody to tell
+
+    def _grace(self) -> float:
+        return float(self.grace_period or 2 * (self.heartbeat_interval or HEARTBEAT_S))
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        grace = self._grace()
+        if self._outage.recently_back(grace):
+            # everybody's heartbeats stopped with the database: give them a grace period to resume
+            return []
+        stale = self._outage.call(super()._get_stale_trial_ids, study_id)
+        stale += [i for i in self._outage.call(self._no_heartbeat_since, study_id, grace) if i not in stale]
+        return stale
+
+    def _no_heartbeat_since(self, study_id: int, grace: float) -> list[int]:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(self.scoped_session, True) as session:
+            ids = [row[0] for row in session.query(models.TrialModel.trial_id)
+                   .filter(models.TrialModel.study_id == study_id)
+                   .filter(models.TrialModel.state == TrialState.RUNNING)
+                   .filter(~models.TrialModel.heartbeats.any()).all()]
+        limit = datetime.now() - timedelta(seconds=grace)
+        old = []
+        for trial_id in ids:
+            start = optuna.storages.RDBStorage.get_trial(self, trial_id).datetime_start
+            if start is not None and start < limit:
+                old.append(trial_id)
+        return old
+
+
+for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+              "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+              "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
+              "create_new_trial", "_create_new_trial", "set_trial_param", "_set_trial_param", "get_trial_param",
+              "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
+              "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "_get_trials",
+              "get_best_trial", "_get_best_trial_id"):
+    setattr(_RDBStorage, _name, _retried(getattr(optuna.storages.RDBStorage, _name)))
+
+
+class _JournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
+    """Optuna's journal storage with the heartbeat Optuna gives databases only: each running trial
+    writes the time into its system attributes every ``heartbeat_s``, and a running trial silent for
+    ``grace_s`` (its worker killed) is stale, failed and retried by the next worker's sweep."""
+
+    def __init__(self, backend: Any, heartbeat_s: int, grace_s: int,
+                 callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+        super().__init__(backend)
+        self._heartbeat_s = heartbeat_s
+        self._grace_s = grace_s
+        self._callback = callback
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+        except (UpdateFinishedTrialError, KeyError, OSError):
+            pass  # the trial has just ended, or the file is busy: the next beat comes soon
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        stale = []
+        for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            # a retried trial carries its dead original's heartbeat: it counts from its own start
+            started = t.datetime_start.timestamp() if t.datetime_start else now
+            if now - max(float(t.system_attrs.get(HEARTBEAT_ATTR, 0.0)), started) > self._grace_s:
+                stale.append(t._trial_id)
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self._heartbeat_s
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self._callback
+
+
+def _retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True)
+
+
+def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S,
+                 wait_s: float = WAIT_S) -> optuna.storages.BaseStorage:
+    """Open (and for a database, create the schema of) the storage; one-line errors when it cannot.
+
+    A storage that cannot be opened is an error at once (a wrong URL or password does not get
+    better); one that stops answering later is waited for up to ``wait_s`` seconds.
+    """
     url = normalise(url)
     journal = _journal_path(url)
     if journal is not None:
@@ -68,7 +318,7 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
             backend = optuna.storages.journal.JournalFileBackend(str(journal))
         except OSError as exc:
             raise ConfigError(f"cannot open journal file {journal}: {exc.strerror}") from None
-        return optuna.storages.JournalStorage(backend)
+        return _JournalStorage(backend, heartbeat_s, grace_s, _retry_callback())
     if not re.match(r"^[a-z0-9+]+://", url):
         raise ConfigError(f"not a storage URL: {url!r}; use sqlite:///FILE.db, postgresql+psycopg2://..., "
                           "mysql+pymysql://... or journal:FILE.log")
@@ -87,9 +337,8 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True)
-                return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s,
-                                                  heartbeat_stale_trial_callback=callback, **kwargs)
+                return _RDBStorage(url, wait_s=wait_s, heartbeat_interval=heartbeat_s, grace_period=grace_s,
+                                   heartbeat_stale_trial_callback=_retry_callback(), **kwargs)
         except ImportError as exc:
             raise ConfigError(f"cannot open storage {redact(url)}: missing database driver {exc.name!r} "
                               "(e.g. pip install psycopg2-binary)") from None

@@ -2,15 +2,21 @@
 
 ``trials`` is the study's total of finished trials, not this process's share: running the same
 command again resumes a study, and several workers on one storage stop together at the total.
+A worker starts a trial only while the finished trials and those running elsewhere fall short of
+the total; otherwise it waits, and takes over when a running trial fails (its worker killed), so
+that the study ends with exactly the total whatever happens to the workers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import logging
 import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,16 +24,25 @@ from typing import Any
 import numpy as np
 import optuna
 import platformdirs
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from snnapp.core.errors import ConfigError
 
 from ._defaults import base_config, check_fixed, default_space
 from ._methods import get_method
-from ._objective import ACTIVITY, Objective, trial_dir
+from ._objective import ACTIVITY, Objective, SurplusTrial, trial_dir
 from ._pruning import make_pruner
 from ._space import SearchSpace
-from ._storage import check_same_study, normalise, open_storage, redact, study_attrs
+from ._storage import (
+    WAIT_S,
+    check_same_study,
+    normalise,
+    open_storage,
+    redact,
+    storage_error,
+    study_attrs,
+)
 
 OBJECTIVES = ("accuracy", *ACTIVITY)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -56,6 +71,7 @@ class TuneSettings:
     device: str = "auto"
     heartbeat_s: int = 10
     grace_s: int = 30
+    storage_wait_s: float = WAIT_S
     test: bool = True
 
     @property
@@ -108,7 +124,8 @@ def open_study(settings: TuneSettings, space: SearchSpace) -> tuple[optuna.Study
         raise ConfigError(f"{method.name} optimises one objective; use bayes, random or grid with --objectives")
     if settings.method == "grid":
         space.grid()  # errors about the grid before anything is stored
-    storage = open_storage(settings.storage, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s)
+    storage = open_storage(settings.storage, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s,
+                           wait_s=settings.storage_wait_s)
     wanted = {"mode": settings.mode, "method": method.label, "objectives": list(settings.objectives),
               "epochs_per_trial": settings.epochs_per_trial, "train_fraction": settings.train_fraction,
               "limit": settings.limit, "seed": settings.seed, "space": space.to_json()}
@@ -173,29 +190,122 @@ def run_study(settings: TuneSettings, data_dir: Path, *, cache_dir: Path | None 
         space=space, base=base_config(settings.mode, settings.epochs_per_trial, settings.seed), root=root,
         data_dir=data_dir, objectives=settings.objectives, train_fraction=settings.train_fraction,
         limit=settings.limit, prune=len(settings.objectives) == 1, device=settings.device, cache_dir=cache_dir,
-        progress=progress)
-    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = []
-    if total is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(total, states=FINISHED))
-    if on_trial is not None:
-        callbacks.append(on_trial)
-    left = None if total is None else total - finished_count(study)
-    if left is None or left > 0:
+        progress=progress, total=total)
+    callbacks = [on_trial] if on_trial is not None else []
+    try:
+        optimize(study, objective, total, settings.timeout, callbacks, poll_s=min(1.0, settings.heartbeat_s))
+        outcome = TuneOutcome(study.study_name, redact(normalise(settings.storage)), finished_count(study))
+        keep_best(study, root, data_dir, outcome, settings, cache_dir)
+    except Exception as exc:
+        # Optuna may wrap the storage's error in one of its own while it cleans up: report the storage
+        err = storage_error(exc)
+        if err is None:
+            raise
+        raise err from None
+    return outcome
+
+
+def fail_stale(study: optuna.Study, total: int | None) -> int:
+    """Mark the running trials of dead workers (heartbeat older than the grace period) failed.
+
+    Each is retried once (a waiting copy with its parameters) while the study still needs trials;
+    once it has its total, a retry would only linger. Returns how many trials were failed.
+    """
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return 0
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker failed it a moment ago
+    retry = storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
+    for trial_id in failed:
+        counted = len(study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING, TrialState.WAITING)))
+        if retry is not None and (total is None or counted < total):
+            retry(study, copy.deepcopy(storage.get_trial(trial_id)))
+    return len(failed)
+
+
+def optimize(study: optuna.Study, objective: Objective, total: int | None, timeout: float | None,
+             callbacks: list[Callable[[optuna.Study, FrozenTrial], None]], poll_s: float = 1.0) -> None:
+    """Run trials one at a time until the study has ``total`` finished trials, or ``timeout`` passes.
+
+    Before each trial the trials of dead workers are failed. No trial starts while the finished
+    trials and those running elsewhere make the total: the worker waits for them instead, and runs
+    the trial that replaces one that fails. Two workers that start a trial at the same moment
+    are settled by the trial numbers: the later one finds itself surplus and steps back at once.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    quiet = _QuietSurplus()
+    logging.getLogger("optuna").addFilter(quiet)
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.optimize(objective, n_trials=left, timeout=settings.timeout, callbacks=callbacks,
-                           catch=(ConfigError,), gc_after_trial=True)
-            # a worker killed a moment before this run started may have left a trial running: fail it
-            # now that its heartbeat is stale, so that the report does not show it running for ever
-            optuna.storages.fail_stale_trials(study)
-    outcome = TuneOutcome(study.study_name, redact(normalise(settings.storage)), finished_count(study))
-    keep_best(study, root, data_dir, outcome, settings, cache_dir)
-    return outcome
+            while True:
+                fail_stale(study, total)
+                trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+                finished = sum(t.state in FINISHED for t in trials)
+                left_s = None if deadline is None else deadline - time.monotonic()
+                if (total is not None and finished >= total) or (left_s is not None and left_s <= 0):
+                    return
+                if total is not None and len(trials) >= total:
+                    time.sleep(poll_s if left_s is None else min(poll_s, left_s))
+                    continue
+                study.optimize(objective, n_trials=1, timeout=left_s, callbacks=callbacks,
+                               catch=(ConfigError, SurplusTrial), gc_after_trial=True)
+                if study._stop_flag:  # a grid sampler that has run its whole grid
+                    return
+    finally:
+        logging.getLogger("optuna").removeFilter(quiet)
+
+
+class _QuietSurplus(logging.Filter):
+    """Keeps Optuna from logging a surplus trial (one that stepped back unrun) as a failure with a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], SurplusTrial):
+            self.numbers.add(record.exc_info[1].number)
+            return False
+        msg = record.msg if isinstance(record.msg, str) else ""
+        return not any(msg.startswith(f"Trial {n} failed") for n in self.numbers)
 
 
 def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutcome, settings: TuneSettings,
               cache_dir: Path | None) -> None:
-    """Copy the best trial's model to ``<root>/best``, test it once, and drop the other trial models."""
+    """Copy the best trial's model to ``<root>/best``, test it once, and drop the other trial models.
+
+    Workers of one study end together: one at a time does this (a lock on ``root``), and the
+    others find the best model already kept and tested.
+    """
+    with _locked(root):
+        _keep_best(study, root, data_dir, outcome, settings, cache_dir)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` between processes (where the system has ``flock``)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): workers sharing a study's folder there are not supported
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutcome, settings: TuneSettings,
+               cache_dir: Path | None) -> None:
     from snnapp.core.evaluation import evaluate_model
     from snnapp.core.modelcard import write_card
     from snnapp.core.modelio import update_metrics
