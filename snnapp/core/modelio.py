@@ -412,6 +412,10 @@ def write_out(path: str | Path, data: bytes | memoryview) -> Path:
 
 #: Largest JSON file of a model folder that is read (config, metrics, manifest are a few kB).
 MAX_JSON_BYTES = 16 * 1024 * 1024
+#: Largest weights file that is read (MAX_PARAMETERS float32 values, with room to spare).
+MAX_WEIGHTS_BYTES = 8 * MAX_PARAMETERS
+#: Files a backend executes: where present they must be covered by the manifest.
+EXECUTED = (ONNX, "model_window.onnx")
 
 
 def _regular_file(path: Path) -> None:
@@ -439,23 +443,38 @@ def _read_json(path: Path) -> Any:
 
 
 def verify_folder(folder: Path) -> None:
-    """Check every file against the manifest; raise :class:`ModelError` naming what differs."""
+    """Check every file against the manifest; raise :class:`ModelError` naming what differs.
+
+    ``model.onnx`` and ``model_window.onnx``, which a backend runs, must be listed where present.
+    """
     manifest = _read_json(folder / MANIFEST)
     sums = manifest.get("sha256") if isinstance(manifest, dict) else None
     if not isinstance(sums, dict) or WEIGHTS not in sums or CONFIG not in sums:
         raise ModelError(f"{folder / MANIFEST}: no checksums for {WEIGHTS} and {CONFIG}")
     for name, digest in sums.items():
+        if not name or "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+            raise ModelError(f"{folder / MANIFEST}: invalid file name {short_repr(name)}")
         p = folder / name
-        if "/" in name or "\\" in name or name.startswith("."):
-            raise ModelError(f"{folder / MANIFEST}: invalid file name {name!r}")
+        if not isinstance(digest, str):
+            raise ModelError(f"{folder / MANIFEST}: the checksum of {name} is not a string")
         if not p.is_file():
-            raise ModelError(f"{p}: missing (listed in the manifest)")
+            raise ModelError(f"{p}: missing (listed in the manifest)" if not p.exists() else f"{p}: not a regular file")
+        if p.stat().st_size > MAX_WEIGHTS_BYTES:
+            raise ModelError(f"{p}: {p.stat().st_size / 2**20:.0f} MiB is more than any file of a model folder holds")
         if sha256_file(p) != digest:
             raise ModelError(f"{p}: checksum mismatch; the file was changed or damaged since the model was saved")
+    for name in EXECUTED:
+        if name not in sums and ((folder / name).exists() or (folder / name).is_symlink()):
+            raise ModelError(f"{folder / name}: not in the manifest; it was added after the model was saved "
+                             f"(run `snnapp export {folder}` to make it again)")
 
 
 def load_model(folder: str | Path, verify: bool = True) -> ModelFolder:
-    """Read and verify a model folder (numpy weights; see ``snnapp.core.torch_model`` for torch)."""
+    """Read and verify a model folder (numpy weights; see ``snnapp.core.torch_model`` for torch).
+
+    Anything wrong (missing or extra files, damage, bad JSON, impossible settings, weights that
+    are not finite) raises :class:`ModelError` naming the file and the problem.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -466,8 +485,19 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelFolder:
         verify_folder(folder)
     config = ModelConfig.from_dict(_read_json(folder / CONFIG), source=str(folder / CONFIG))
     metrics = _read_json(folder / METRICS) if (folder / METRICS).exists() else {}
+    if not isinstance(metrics, dict):
+        raise ModelError(f"{folder / METRICS}: expected a JSON object, got {type(metrics).__name__}")
+    path = folder / WEIGHTS
+    _regular_file(path)
+    if path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise ModelError(f"{path}: {path.stat().st_size / 2**20:.0f} MiB is more than any model of this kind holds")
     try:
-        weights = load_file(str(folder / WEIGHTS))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{folder / WEIGHTS}: not a readable safetensors file ({exc})") from None
+        weights = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: not a readable safetensors file ({exc})") from None
+    for name, array in weights.items():
+        if array.dtype.kind not in "fiub":
+            raise ModelError(f"{path}: weight {name} has element type {array.dtype}, not numbers")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ModelError(f"{path}: weight {name} holds NaN or infinite values; the model is damaged")
     return ModelFolder(folder, config, weights, metrics)
