@@ -219,8 +219,6 @@ def test_onnx_exported_from_other_weights_is_refused(exported, tmp_path: Path, n
         open_backend(folder, "onnx")
 
 
-@pytest.mark.xfail(strict=True, reason="the runtime checks the provenance metadata only where the graph has it; "
-                                       "a graph without it is run unchecked")
 def test_onnx_without_provenance_is_refused(exported, tmp_path: Path) -> None:
     import onnx
 

@@ -77,7 +77,10 @@ class OnnxBackend(Backend):
         if meta.get("snnapp_kind", kind) != kind:
             raise ModelError(f"{path}: a {meta.get('snnapp_kind')} graph, expected {kind}")
         for key, name in (("snnapp_weights_sha256", WEIGHTS), ("snnapp_config_sha256", CONFIG)):
-            if key in meta and meta[key] != sha256_file(self.folder.path / name):
+            if key not in meta:  # every graph snnapp exports says which weights it holds
+                raise ModelError(f"{path}: no record of the weights it was exported from; "
+                                 f"run `snnapp export {self.folder.path}` again")
+            if meta[key] != sha256_file(self.folder.path / name):
                 raise ModelError(f"{path}: exported from other {name} than the folder's; "
                                  f"run `snnapp export {self.folder.path}` again")
         return sess
