@@ -140,9 +140,10 @@ def test_png_header_says_anything(img_dir: Path, width, height, depth, colour, i
 
 _MODES = ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "I;16", "I", "F", "YCbCr", "HSV", "LAB"]
 _SAVES = {  # format -> modes it writes
-    "PNG": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"}, "TIFF": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK",
-                                                                      "I;16", "I", "F", "YCbCr"},
-    "JPEG": {"L", "RGB", "CMYK"}, "GIF": {"L", "P"}, "BMP": {"1", "L", "P", "RGB"}, "WEBP": {"RGB", "RGBA"},
+    "PNG": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},
+    "TIFF": {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "I;16", "I", "F", "YCbCr", "LAB"},
+    "JPEG": {"L", "RGB", "CMYK", "YCbCr"}, "GIF": {"L", "P"}, "BMP": {"1", "L", "P", "RGB", "RGBA"},
+    "WEBP": {"RGB", "RGBA"},
 }
 
 
@@ -216,6 +217,8 @@ def test_sixteen_bit_rgba_palette_and_transparent(img_dir: Path):
         "bilevel.png": Image.fromarray(d > 0),
         "cmyk.jpg": Image.fromarray(np.dstack([d] * 3)).convert("CMYK"),
         "float.tif": Image.fromarray(d.astype(np.float32) / 255),
+        "lab.tif": Image.fromarray(np.dstack([d] * 3)).convert("LAB"),
+        "ycbcr.tif": Image.fromarray(np.dstack([d] * 3)).convert("YCbCr"),
     }
     ref = to_mnist(d)
     for name, im in cases.items():

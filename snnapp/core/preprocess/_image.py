@@ -190,6 +190,10 @@ def _pil_to_gray(im) -> np.ndarray:
         return np.asarray(im, dtype=np.float32)
     if mode in ("1", "L"):
         return np.asarray(im.convert("L"), dtype=np.uint8)
+    if mode == "LAB":  # CIE L*a*b*: the lightness channel is the grayscale picture
+        return np.asarray(im.getchannel(0), dtype=np.uint8)
+    if mode == "HSV":  # Pillow converts HSV to RGB only
+        im = im.convert("RGB")
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
     if has_alpha:
         rgba = im.convert("RGBA")
