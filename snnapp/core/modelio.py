@@ -77,11 +77,14 @@ class ModelConfig:
             temperature = check_value(float, d.get("temperature", 1.0), "temperature")
             if not temperature > 0.0:
                 raise ConfigError(f"temperature: must be positive, got {temperature}")
+            training = check_value(dict, d.get("training", {}), "training")
+            if not _finite(training):
+                raise ConfigError("training: holds NaN or an infinite number")
             return cls(network=network,
                        encoder=EncoderConfig.from_dict(d.get("encoder", {}), "encoder"),
                        audio=AudioConfig.from_dict(d.get("audio", {}), "audio"),
                        image=ImageConfig.from_dict(d.get("image", {}), "image"),
-                       temperature=temperature, training=check_value(dict, d.get("training", {}), "training"))
+                       temperature=temperature, training=training)
         except (TypeError, ValueError, OverflowError, ConfigError) as exc:
             raise ModelError(f"{source}: invalid model config ({exc})") from None
 
@@ -90,6 +93,17 @@ class ModelConfig:
 #: config.json asking for more is damaged, and building it would only exhaust memory.
 MAX_PARAMETERS = 50_000_000
 MAX_STEPS = 1000
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in ``value`` (parsed JSON, so of bounded depth)."""
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _check_network(net: NetworkConfig) -> None:
