@@ -1,0 +1,521 @@
+"""Load: ``snnapp predict`` over 10,000 inputs and ``snnapp listen`` over an hour of audio, in one process.
+
+What it measures, for each run:
+- **memory**: resident set size (RSS) after a warm-up, its largest value after that, and the slope
+  over the run's second half (MB per 1,000 inputs, or per 10 minutes of audio); flat means the
+  growth after warm-up stays within a few MB whatever the length of the run;
+- **file handles**: open descriptors (``/proc/self/fd``) before and after, and the largest count
+  during the run: a leak grows with every input;
+- **throughput**: inputs/s (predict) or audio seconds per wall second (listen), for the whole run
+  and for each quarter of the run after warm-up; last quarter / first quarter is the stability ratio;
+- **accuracy**: the predicted digits against the known ones, so a fast run is also a correct one.
+
+The predict runs go through what ``snnapp predict --image-dir`` (``--audio-dir``) runs: the folder
+listing and one :class:`~snnapp.core.predict.Predictor`, on the onnx backend; the images are MNIST
+test images written as PNG files, the recordings the FSDD clips. Inputs are fed in blocks so that
+memory, handles and speed can be read between blocks. Two more runs go over the whole folder with
+the output going to a counter: the CLI command itself, and the same loop over
+``Predictor.iter_files`` (each line written as soon as its input is predicted). The listen run replays an hour made of FSDD
+clips separated by pauses, written as WAV pieces of under a minute (a replayed file is read whole,
+and ``load_wav`` takes up to 60 s), through the core's ``file_chunks`` (not paced) and ``listen``,
+one segmenter over the whole hour.
+
+    python benchmarks/bench_load.py                      # 10,000 images, 10,000 clips, one hour
+    python benchmarks/bench_load.py --quick              # seconds; checks that it runs
+    python benchmarks/bench_load.py --json-out load.json
+
+Needs the data sets (``--data-dir`` or ``SNNAPP_DATA_DIR``) and Linux (``/proc``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import itertools
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, MB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * PAGE / 2**20
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@dataclass
+class Sample:
+    t: float  # seconds since the start of the run
+    done: float  # inputs done (or audio seconds replayed)
+    rss_mb: float
+    fds: int
+    traced_mb: float | None = None  # Python allocations (tracemalloc), where traced
+
+
+@dataclass
+class LoadResult:
+    """One run's numbers; ``done`` counts inputs, or audio seconds for listen."""
+
+    name: str
+    unit: str
+    n: float
+    wall_s: float
+    warmup: float  # the inputs (or seconds) after which memory is read as the baseline
+    rss_start_mb: float = 0.0
+    rss_warm_mb: float = 0.0
+    rss_max_after_warm_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    growth_mb: float = 0.0  # largest RSS after warm-up minus RSS at warm-up
+    slope_mb: float = 0.0  # RSS slope over the second half, MB per `slope_per` units
+    slope_per: float = 1000.0
+    traced_growth_mb: float | None = None
+    fds_before: int = 0
+    fds_after: int = 0
+    fds_max: int = 0
+    rate: float = 0.0  # units per wall second
+    quarter_rates: list[float] = field(default_factory=list)
+    stability: float = 0.0  # last quarter / first quarter (after warm-up)
+    accuracy: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list, repr=False)
+
+    @property
+    def fd_leak(self) -> int:
+        return self.fds_after - self.fds_before
+
+
+def _at(samples: list[Sample], done: float) -> Sample:
+    """The first sample at or past ``done``."""
+    return next((s for s in samples if s.done >= done), samples[-1])
+
+
+def summarise(res: LoadResult) -> LoadResult:
+    """Memory, handle and throughput figures from the run's samples."""
+    s = res.samples
+    warm = _at(s, res.warmup)
+    after = [x for x in s if x.done >= warm.done]
+    res.rss_start_mb, res.rss_warm_mb, res.rss_end_mb = s[0].rss_mb, warm.rss_mb, s[-1].rss_mb
+    res.rss_max_after_warm_mb = max(x.rss_mb for x in after)
+    res.growth_mb = res.rss_max_after_warm_mb - warm.rss_mb
+    half = [x for x in s if x.done >= res.n / 2]
+    if len(half) >= 2 and half[-1].done > half[0].done:
+        slope = np.polyfit([x.done for x in half], [x.rss_mb for x in half], 1)[0]
+        res.slope_mb = float(slope * res.slope_per)
+    if warm.traced_mb is not None and s[-1].traced_mb is not None:
+        res.traced_growth_mb = max(x.traced_mb or 0.0 for x in after) - warm.traced_mb
+    res.fds_max = max(x.fds for x in s)
+    res.rate = res.n / res.wall_s if res.wall_s > 0 else 0.0
+    # quarters of the run after warm-up (the first inputs pay for loading and compiling kernels)
+    span = s[-1].done - warm.done
+    marks = [warm] + [_at(s, warm.done + span * q / 4) for q in range(1, 5)]
+    res.quarter_rates = [(b.done - a.done) / (b.t - a.t) if b.t > a.t else 0.0 for a, b in itertools.pairwise(marks)]
+    res.stability = res.quarter_rates[-1] / res.quarter_rates[0] if res.quarter_rates[0] else 0.0
+    return res
+
+
+class _Probe:
+    """Takes samples: time, progress, RSS, handles and (with ``trace``) Python-allocated memory."""
+
+    def __init__(self, trace: bool) -> None:
+        self.trace = trace
+        self.samples: list[Sample] = []
+        self.t0 = 0.0
+
+    def __enter__(self) -> Self:
+        gc.collect()
+        if self.trace:
+            tracemalloc.start()
+        self.t0 = time.perf_counter()
+        self.take(0)
+        return self
+
+    def take(self, done: float) -> None:
+        traced = tracemalloc.get_traced_memory()[0] / 2**20 if self.trace else None
+        self.samples.append(Sample(time.perf_counter() - self.t0, done, rss_mb(), open_fds(), traced))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.trace:
+            tracemalloc.stop()
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def write_mnist_pngs(data_dir: Path, folder: Path, n: int) -> np.ndarray:
+    """``n`` MNIST test images as PNG files named in order (repeating past 10,000); their labels."""
+    from PIL import Image
+
+    from snnapp.core.data import load_mnist
+
+    images, labels = load_mnist(data_dir, "test")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        k = i % len(images)
+        Image.fromarray(images[k]).save(folder / f"{i:06d}.png")
+        out[i] = labels[k]
+    return out
+
+
+def fsdd_clips(data_dir: Path, n: int | None = None) -> tuple[list[Path], np.ndarray]:
+    """``n`` FSDD recordings in the data set's order (all 3,000 again and again past 3,000; default:
+    each once) and their digits."""
+    from snnapp.core.data import list_fsdd
+
+    every = list_fsdd(data_dir, "all")
+    clips = [every[i % len(every)] for i in range(len(every) if n is None else n)]
+    return [c.path for c in clips], np.array([c.digit for c in clips], np.int64)
+
+
+@dataclass
+class Timeline:
+    """Where each clip lies in the replayed stream: start and end (s) and digit."""
+
+    start: np.ndarray
+    end: np.ndarray
+    digit: np.ndarray
+
+
+def write_hour(data_dir: Path, folder: Path, seconds: float, pause_s: float = 0.6, piece_s: float = 58.0,
+               rate: int = 8000, seed: int = 0) -> tuple[list[Path], Timeline]:
+    """WAV pieces of whole FSDD clips, each after a pause, until ``seconds`` of audio; and the clips'
+    places in the stream that replays the pieces one after another (``file_chunks`` adds 0.5 s of
+    silence after each file). Written one piece at a time: memory stays at one piece."""
+    import soundfile as sf
+
+    from snnapp.core.preprocess import load_wav, to_mono
+
+    paths, digits = fsdd_clips(data_dir)
+    order = list(range(len(paths)))
+    random.Random(seed).shuffle(order)
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces: list[Path] = []
+    starts: list[float] = []
+    ends: list[float] = []
+    labels: list[int] = []
+    stream_s = 0.0  # where the current piece begins in the replayed stream
+    buf: list[np.ndarray] = []
+    buf_n = 0
+
+    def flush() -> None:
+        nonlocal stream_s, buf, buf_n
+        if not buf:
+            return
+        path = folder / f"piece-{len(pieces):04d}.wav"
+        x = np.concatenate(buf)
+        sf.write(str(path), x, rate, subtype="PCM_16")
+        pieces.append(path)
+        # file_chunks replays the samples, then rate // 2 of silence
+        stream_s += (len(x) + rate // 2) / rate
+        buf, buf_n = [], 0
+
+    for k in itertools.cycle(order):
+        if stream_s + buf_n / rate >= seconds:
+            break
+        data, r = load_wav(paths[k])
+        clip = to_mono(data, r, rate)
+        pause = (rng.standard_normal(int(pause_s * rate)) * 1e-4).astype(np.float32)  # near silence
+        if buf_n + len(pause) + len(clip) > piece_s * rate:
+            flush()
+        t0 = stream_s + (buf_n + len(pause)) / rate
+        starts.append(t0)
+        ends.append(t0 + len(clip) / rate)
+        labels.append(int(digits[k]))
+        buf += [pause, clip]
+        buf_n += len(pause) + len(clip)
+    flush()
+    return pieces, Timeline(np.array(starts), np.array(ends), np.array(labels))
+
+
+# ---------------------------------------------------------------------------------------------- runs
+def bench_predict(files: list[Path], labels: np.ndarray, *, kind: str = "image", backend: str = "onnx",
+                  model: Path | None = None, block: int = 100, warmup: int | None = None, trace: bool = False,
+                  on_block: Callable[[int], None] | None = None) -> LoadResult:
+    """One Predictor over ``files`` in blocks of ``block`` (what ``snnapp predict --image-dir`` runs)."""
+    from snnapp.core.predict import Predictor, shipped_model
+
+    n = len(files)
+    pred = Predictor(model or shipped_model(kind), device="cpu", backend=backend)
+    digits = np.full(n, -1, np.int64)
+    errors = 0
+    res = LoadResult(f"predict {kind} ({backend})", "inputs", n, 0.0, warmup if warmup is not None else max(block, n // 10))
+    fds_before = open_fds()
+    with _Probe(trace) as probe:
+        for start in range(0, n, block):
+            part = files[start:start + block]
+            rows = pred.predict_files(part, None) if kind == "image" else pred.predict_files(None, part)
+            for i, row in enumerate(rows):
+                if row.error:
+                    errors += 1
+                else:
+                    digits[start + i] = row.digit
+            del rows
+            if on_block is not None:
+                on_block(start)
+            probe.take(start + len(part))
+        res.wall_s = probe.samples[-1].t
+    res.samples = probe.samples
+    res.fds_before, res.fds_after = fds_before, open_fds()
+    res.accuracy = float(np.mean(digits == labels))
+    res.extra = {"errors": errors, "block": block}
+    return summarise(res)
+
+
+class _LineCounter(io.TextIOBase):
+    """A stdout that counts lines and keeps nothing."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return len(text)
+
+
+def bench_predict_cli(folder: Path, n: int, backend: str = "onnx", stream: bool = False) -> dict[str, Any]:
+    """``snnapp predict --image-dir FOLDER --json --backend onnx`` in this process, output counted:
+    wall time, lines out, RSS before/after and at its largest (sampled every 0.1 s), handles.
+
+    With ``stream``, the command's own loop over :meth:`Predictor.iter_files` instead of
+    :meth:`Predictor.predict_files` (each line written as soon as its input is predicted).
+    Allocations are traced: the peak of Python memory held says what the run keeps per input.
+    """
+    from snnapp.cli._predict import predict_command
+
+    peak = [rss_mb()]
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.1):
+            peak[0] = max(peak[0], rss_mb())
+
+    def streamed() -> None:
+        from snnapp.core.predict import (
+            IMAGE_SUFFIXES,
+            Predictor,
+            files_in,
+            shipped_model,
+        )
+
+        for row in Predictor(shipped_model("image"), backend=backend).iter_files(files_in(folder, IMAGE_SUFFIXES)):
+            sys.stdout.write(json.dumps(row.to_dict()) + "\n")
+
+    gc.collect()
+    before, fds_before = rss_mb(), open_fds()
+    out = _LineCounter()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    tracemalloc.start()  # RSS keeps what the allocator once took; traced memory says what the run held
+    traced0 = tracemalloc.get_traced_memory()[0]
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        if stream:
+            streamed()
+        else:
+            predict_command(model=None, image=None, audio=None, image_dir=folder, audio_dir=None, as_json=True,
+                            device="cpu", backend=backend)
+    wall = time.perf_counter() - t0
+    traced_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    stop.set()
+    watcher.join()
+    gc.collect()
+    return {"run": "iter_files loop" if stream else "predict command", "n": n, "lines": out.lines, "wall_s": wall,
+            "rate": n / wall, "traced_peak_mb": (traced_peak - traced0) / 2**20, "rss_before_mb": before,
+            "rss_peak_mb": max(peak[0], rss_mb()), "rss_after_mb": rss_mb(), "fds_before": fds_before,
+            "fds_after": open_fds()}
+
+
+def match(timeline: Timeline, rows: list[tuple[float, float, int | None]]) -> tuple[int, int, int, int]:
+    """Utterances against clips by overlap: (clips found, of which with the right digit, utterances
+    that overlap no clip, clips cut into more than one utterance). A clip's digit is its first
+    utterance's."""
+    hits = np.zeros(len(timeline.start), np.int64)
+    right = np.zeros(len(timeline.start), bool)
+    stray = 0
+    for s, e, digit in rows:
+        lo = int(np.searchsorted(timeline.end, s))  # the first clip that ends after the utterance starts
+        best, best_ov = -1, 0.0
+        for k in range(max(0, lo - 1), min(len(timeline.start), lo + 2)):
+            ov = min(e, timeline.end[k]) - max(s, timeline.start[k])
+            if ov > best_ov:
+                best, best_ov = k, ov
+        if best < 0:
+            stray += 1
+            continue
+        hits[best] += 1
+        if hits[best] == 1:
+            right[best] = digit is not None and int(digit) == int(timeline.digit[best])
+    return int((hits > 0).sum()), int(right.sum()), stray, int((hits > 1).sum())
+
+
+def bench_listen(pieces: list[Path], timeline: Timeline, *, backend: str = "onnx", model: Path | None = None,
+                 warmup_s: float | None = None, trace: bool = False) -> LoadResult:
+    """The core's listen loop over the pieces replayed back to back (not paced), one segmenter.
+
+    Measured between pieces, where the loop holds the same things each time: no piece loaded
+    (a piece is read whole), no utterance open (each piece ends in silence).
+    """
+    from snnapp.core.predict import shipped_model
+    from snnapp.core.runtime import open_backend
+    from snnapp.core.runtime._listen import file_chunks, listen
+
+    b = open_backend(model or shipped_model("audio"), backend, "cpu")
+    stop = threading.Event()
+    rate = b.config.audio.sample_rate
+    total_s = float(sum(_wav_seconds(p) + 0.5 for p in pieces))
+    res = LoadResult(f"listen ({backend})", "audio s", total_s, 0.0,
+                     warmup_s if warmup_s is not None else min(300.0, total_s / 10), slope_per=600.0)
+    found = np.zeros(4, np.int64)  # utterances, and the (start, end, digit) of each kept in arrays below
+    starts = np.zeros(len(timeline.start) * 2 + 16)
+    ends = np.zeros_like(starts)
+    digits = np.full(len(starts), -1, np.int64)
+    latencies = np.zeros(len(starts))
+
+    def emit(row: dict) -> None:
+        i = int(found[0])
+        if i < len(starts):
+            starts[i], ends[i], latencies[i] = row["start_s"], row["end_s"], row["latency_ms"]
+            digits[i] = -1 if row.get("digit") is None else row["digit"]
+        found[0] += 1
+
+    fds_before = open_fds()
+    with _Probe(trace) as probe:
+
+        def replay() -> Iterator[np.ndarray]:
+            heard = 0.0
+            for path in pieces:  # each piece read when its turn comes
+                r, chunks = file_chunks(path, stop, realtime=False)
+                if r != rate:
+                    raise ValueError(f"{path}: {r} Hz, the model listens at {rate} Hz")
+                yield from chunks
+                del chunks
+                heard += _wav_seconds(path) + 0.5
+                probe.take(heard)
+
+        n = listen(b, rate, replay(), emit, stop)
+        res.wall_s = probe.samples[-1].t
+    res.samples = probe.samples
+    res.fds_before, res.fds_after = fds_before, open_fds()
+    k = min(n, len(starts))
+    rows = [(float(starts[i]), float(ends[i]), None if digits[i] < 0 else int(digits[i])) for i in range(k)]
+    hit, right, stray, split = match(timeline, rows)
+    res.accuracy = right / hit if hit else 0.0
+    res.extra = {"clips": len(timeline.start), "utterances": n, "found": hit, "right": right, "stray": stray,
+                 "split": split, "latency_ms_median": float(np.median(latencies[:k])) if k else None,
+                 "latency_ms_p99": float(np.percentile(latencies[:k], 99)) if k else None}
+    return summarise(res)
+
+
+def _wav_seconds(path: Path) -> float:
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return info.frames / info.samplerate
+
+
+# ---------------------------------------------------------------------------------------------- report
+def table(results: list[LoadResult]) -> str:
+    """Markdown: one row per run."""
+    head = ("| run | n | wall s | rate | last/first quarter | RSS at warm-up MB | growth after warm-up MB "
+            "| slope MB | fds before → after (max) | accuracy |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+    rows = []
+    for r in results:
+        per = f"/{r.slope_per:g} {'inputs' if r.unit == 'inputs' else 's audio'}"
+        unit = "inputs/s" if r.unit == "inputs" else "audio s / s"
+        rows.append(f"| {r.name} | {r.n:,.0f} {r.unit} | {r.wall_s:.1f} | {r.rate:,.1f} {unit} | {r.stability:.2f} "
+                    f"| {r.rss_warm_mb:.1f} | {r.growth_mb:+.1f} | {r.slope_mb:+.2f}{per} "
+                    f"| {r.fds_before} → {r.fds_after} ({r.fds_max}) | {100 * r.accuracy:.2f} % |")
+    return head + "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, default=os.environ.get("SNNAPP_DATA_DIR"))
+    ap.add_argument("--images", type=int, default=10_000, help="Images for predict (MNIST test, repeated past 10,000).")
+    ap.add_argument("--clips", type=int, default=10_000, help="FSDD recordings for predict, the 3,000 repeated "
+                    "(0: skip).")
+    ap.add_argument("--hours", type=float, default=1.0, help="Audio to listen to, in hours (0: skip).")
+    ap.add_argument("--block", type=int, default=100, help="Inputs per predict call between measurements.")
+    ap.add_argument("--backend", default="onnx")
+    ap.add_argument("--no-cli", action="store_true", help="Skip the runs through the predict command itself.")
+    ap.add_argument("--trace", action="store_true", help="Also trace Python allocations (slower).")
+    ap.add_argument("--workdir", type=Path, help="Where the inputs are written (default: a temporary folder).")
+    ap.add_argument("--quick", action="store_true", help="300 images, 100 clips, 3 minutes of audio.")
+    ap.add_argument("--json-out", type=Path)
+    args = ap.parse_args(argv)
+    if args.data_dir is None:
+        ap.error("give --data-dir or set SNNAPP_DATA_DIR")
+    if args.quick:
+        args.images, args.clips, args.hours, args.block = 300, 100, 0.05, 25
+    data_dir = args.data_dir.resolve()
+    results: list[LoadResult] = []
+    cli: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="snnapp-load-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        if args.images:
+            t0 = time.perf_counter()
+            labels = write_mnist_pngs(data_dir, work / "images", args.images)
+            print(f"wrote {args.images:,} PNG files in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            from snnapp.core.predict import IMAGE_SUFFIXES, files_in
+
+            files = files_in(work / "images", IMAGE_SUFFIXES)  # the listing --image-dir makes
+            results.append(bench_predict(files, labels, backend=args.backend, block=args.block, trace=args.trace))
+            print(table(results[-1:]), file=sys.stderr)
+            if not args.no_cli:
+                for stream in (False, True):
+                    cli.append(bench_predict_cli(work / "images", args.images, args.backend, stream=stream))
+                    print(cli[-1], file=sys.stderr)
+        if args.clips:
+            paths, digits = fsdd_clips(data_dir, args.clips)
+            results.append(bench_predict(paths, digits, kind="audio", backend=args.backend, block=args.block,
+                                         trace=args.trace))
+            print(table(results[-1:]), file=sys.stderr)
+        if args.hours:
+            t0 = time.perf_counter()
+            pieces, timeline = write_hour(data_dir, work / "hour", args.hours * 3600)
+            print(f"wrote {len(pieces)} WAV pieces ({len(timeline.start):,} clips) in {time.perf_counter() - t0:.1f} s",
+                  file=sys.stderr)
+            results.append(bench_listen(pieces, timeline, backend=args.backend, trace=args.trace))
+            print(table(results[-1:]), file=sys.stderr)
+    print(table(results))
+    for r in results:
+        q = ", ".join(f"{x:,.1f}" for x in r.quarter_rates)
+        print(f"- {r.name}: quarters {q}; RSS start {r.rss_start_mb:.1f} MB, end {r.rss_end_mb:.1f} MB; "
+              f"{', '.join(f'{k} {v}' for k, v in r.extra.items())}")
+    for c in cli:
+        print(f"- {c['run']} over the folder (allocations traced): {c['lines']:,} lines in {c['wall_s']:.1f} s "
+              f"({c['rate']:,.1f} inputs/s); Python memory held at its peak {c['traced_peak_mb']:+.1f} MB; "
+              f"RSS {c['rss_before_mb']:.1f} -> peak {c['rss_peak_mb']:.1f} -> {c['rss_after_mb']:.1f} MB; "
+              f"fds {c['fds_before']} -> {c['fds_after']}")
+    if args.json_out:
+        payload = {"results": [{**asdict(r), "samples": [asdict(x) for x in r.samples]} for r in results],
+                   "predict_command": cli, "threads": os.environ.get("OMP_NUM_THREADS"), "cpus": os.cpu_count()}
+        args.json_out.write_text(json.dumps(payload, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
