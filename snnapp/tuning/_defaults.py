@@ -59,9 +59,11 @@ def default_space(mode: str, extra: Iterable[str] = ()) -> SearchSpace:
 def load_space(path: Path) -> SearchSpace:
     """Read a space file: ``[params.NAME]`` tables (low/high/log/grid or choices) and ``[fixed]``."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the space file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the space file as UTF-8") from None
     suffix = Path(path).suffix.lower()
     try:
         if suffix == ".toml":
@@ -74,6 +76,8 @@ def load_space(path: Path) -> SearchSpace:
             raise ConfigError(f"{path}: a space file ends in .toml, .yaml or .yml")
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a space file") from None
     except Exception as exc:  # yaml.YAMLError, without importing yaml for TOML users
         if type(exc).__module__.startswith("yaml"):
             raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None

@@ -90,6 +90,12 @@ class Backend(ABC):
         aud = encode_audio(audio, T, cfg.encoder, seed) if audio is not None and cfg.network.uses_audio else None
         if img is None and aud is None:
             raise ModelError(f"{self.folder.path}: a {cfg.mode} model cannot use the inputs given")
+        net = cfg.network
+        for got, want, what in ((None if aud is None else aud.shape[2], net.audio_in_features, "audio inputs"),
+                                (None if img is None else img.shape[2], net.image_in_channels, "image channels")):
+            if got is not None and got != want:  # preprocessing settings that do not fit the weights
+                raise ModelError(f"{self.folder.path}: its config's preprocessing and encoder give {got} {what} "
+                                 f"per step, but the network takes {want}; config.json does not fit the weights")
         return Encoded(img, aud)
 
     def frames(self, enc: Encoded, state: State | None = None) -> Iterator[StepFrame]:

@@ -85,6 +85,14 @@ class OnnxBackend(Backend):
                                  f"run `snnapp export {self.folder.path}` again")
         return sess
 
+    def _run(self, session, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """``session.run``, with onnxruntime's own failures (a damaged graph) as a ModelError."""
+        try:
+            return session.run(None, feed)
+        except Exception as exc:  # onnxruntime's exception types are not importable portably
+            raise ModelError(f"{self.folder.path}: onnxruntime failed to run the graph ({exc}); "
+                             f"export it again with `snnapp export {self.folder.path}`") from None
+
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         return dict(self._shapes)
 
@@ -103,7 +111,7 @@ class OnnxBackend(Backend):
         if "image_mask" in self.inputs:
             feed["image_mask"] = np.full(b, float(image_t is not None), np.float32)
             feed["audio_mask"] = np.full(b, float(audio_t is not None), np.float32)
-        res = dict(zip(self.outputs, self.session.run(None, feed)))
+        res = dict(zip(self.outputs, self._run(self.session, feed)))
         present_hidden = {"image_hidden": image_t is not None, "audio_hidden": audio_t is not None}
         hidden = {h: res[h] for h in HIDDEN if h in res and present_hidden[h]}
         new = {n: res[f"{n}_next"] for n in self._shapes}
@@ -127,5 +135,5 @@ class OnnxBackend(Backend):
         if "image_mask" in names:
             feed["image_mask"] = np.full(b, float(enc.image is not None), np.float32)
             feed["audio_mask"] = np.full(b, float(enc.audio is not None), np.float32)
-        counts, mem = self.window.run(None, feed)
+        counts, mem = self._run(self.window, feed)
         return counts, mem, {}
