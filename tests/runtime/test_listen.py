@@ -65,3 +65,32 @@ def test_listen_stops_cleanly_on_sigterm(exported, sequence) -> None:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_a_recording_longer_than_one_digit_replays_in_bounded_memory(tmp_path) -> None:
+    """Replay takes a recording of any length (many digits), block by block, unlike the one-digit reader."""
+    import threading
+
+    from snnapp.core.errors import InputError
+    from snnapp.core.runtime._listen import file_chunks
+
+    rng = np.random.default_rng(1)
+    wavs = sorted(SAMPLES.glob("*.wav"))
+    parts, n = [], 0
+    rate = None
+    while sum(len(p) for p in parts) < 90 * (rate or 22050):  # 90 s: beyond load_wav's 60 s for one digit
+        d, rate = load_wav(wavs[n % len(wavs)])
+        parts += [rng.normal(0, 1e-4, int(0.6 * rate)).astype(np.float32), d.mean(axis=1)]
+        n += 1
+    path = tmp_path / "long.wav"
+    sf.write(path, np.concatenate(parts), rate)
+    with pytest.raises(InputError, match="at most 60 s"):
+        load_wav(path)
+    got_rate, chunks = file_chunks(path, threading.Event(), realtime=False)
+    sizes = [len(c) for c in chunks]
+    assert got_rate == rate and max(sizes) == int(rate * 0.05)
+    assert sum(sizes) == sum(len(p) for p in parts) + rate // 2  # every sample, then the trailing silence
+    seg = Segmenter(rate)
+    _, chunks = file_chunks(path, threading.Event(), realtime=False)
+    cuts = [u for c in chunks for u in seg.push(c)] + seg.flush()
+    assert abs(len(cuts) - n) <= 1

@@ -10,6 +10,7 @@ from snnapp.core.preprocess._audio import (
     audio_features,
     load_wav,
     mfcc_frames,
+    stream_wav,
     to_mono,
     trim_silence,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "to_mono",
     "trim_silence",
     "mfcc_frames",
+    "stream_wav",
     "audio_features",
     "ImageConfig",
     "load_image",

@@ -8,6 +8,7 @@ which is saved in every model's ``config.json``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,44 @@ def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
     if data.size == 0:
         raise InputError(f"{path}: the recording is empty")
     return data, int(rate)
+
+
+def stream_wav(path: str | Path, block_s: float) -> tuple[int, Iterator[np.ndarray]]:
+    """A recording of any length as mono float32 blocks of ``block_s`` seconds, in bounded memory.
+
+    For replaying a long recording (many spoken digits) as if it were a microphone: unlike
+    :func:`load_wav` there is no length limit, since only one block is held at a time. Rate and
+    channels are checked from the header; NaN and inf samples become silence.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such audio file" if not path.exists() else f"{path}: not a regular file")
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises several types for broken headers
+        raise InputError(f"{path}: not a readable audio file ({exc})") from None
+    rate = _check_rate(info.samplerate, str(path))
+    if info.frames <= 0 or info.channels <= 0:
+        raise InputError(f"{path}: the recording is empty")
+    if info.channels > MAX_CHANNELS:
+        raise InputError(f"{path}: {info.channels} channels; at most {MAX_CHANNELS} are accepted")
+    block = max(1, int(rate * block_s))
+
+    def blocks() -> Iterator[np.ndarray]:
+        try:
+            for b in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mono = b.mean(axis=1)
+                    yield np.clip(np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0),
+                                  -MAX_AMPLITUDE, MAX_AMPLITUDE).astype(np.float32)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{path}: cannot decode the audio ({exc})") from None
+
+    return rate, blocks()
 
 
 def to_mono(data: np.ndarray, rate: int, target_rate: int) -> np.ndarray:

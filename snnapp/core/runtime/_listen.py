@@ -7,6 +7,7 @@ end of the utterance (the moment the segmenter closes it) to the decision.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from snnapp.core.errors import InputError, SnnappError
-from snnapp.core.preprocess import audio_features, load_wav
+from snnapp.core.preprocess import audio_features, stream_wav
 from snnapp.core.vad import Segmenter, Utterance, VadConfig
 
 from ._base import Backend
@@ -25,22 +26,25 @@ CHUNK_S = 0.05
 
 
 def file_chunks(path: str | Path, stop: threading.Event, realtime: bool = True) -> tuple[int, Iterator[np.ndarray]]:
-    """A WAV as chunks of 50 ms, paced at real time (or as fast as read), then 0.5 s of silence."""
-    data, rate = load_wav(path)
-    mono = data.mean(axis=1).astype(np.float32)
+    """A recording of any length as chunks of 50 ms, paced at real time (or as fast as read), then 0.5 s of silence.
+
+    Read block by block, so an hour-long recording takes no more memory than a second of it.
+    """
+    rate, blocks = stream_wav(path, CHUNK_S)
+    silence = np.zeros(rate // 2, np.float32)
     step = int(rate * CHUNK_S)
-    mono = np.concatenate([mono, np.zeros(rate // 2, np.float32)])
 
     def gen() -> Iterator[np.ndarray]:
         t0 = time.monotonic()
-        for i, start in enumerate(range(0, len(mono), step)):
+        tail = (silence[i:i + step] for i in range(0, len(silence), step))
+        for i, chunk in enumerate(itertools.chain(blocks, tail)):
             if stop.is_set():
                 return
             if realtime:
                 delay = t0 + i * CHUNK_S - time.monotonic()
                 if delay > 0:
                     stop.wait(delay)
-            yield mono[start:start + step]
+            yield chunk
 
     return rate, gen()
 
