@@ -61,6 +61,7 @@ class Objective:
     cache_dir: Path | None = None
     progress: Any = None
     total: int | None = None  # the study's total of finished trials
+    current: int | None = None  # the number of the trial running (or last run) here
     _examples: dict[tuple, tuple[Examples, Examples]] = field(default_factory=dict, repr=False)
 
     def examples(self, cfg: TrainConfig) -> tuple[Examples, Examples]:
@@ -103,6 +104,7 @@ class Objective:
         return sum(t.number < trial.number for t in ahead) >= self.total
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        self.current = trial.number
         if self._surplus(trial):
             trial.set_user_attr("surplus", True)
             raise SurplusTrial(trial.number)

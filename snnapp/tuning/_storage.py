@@ -227,8 +227,8 @@ class _RDBStorage(optuna.storages.RDBStorage):
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         grace = self._grace()
-        if self._outage.recently_back(grace):
-            # everybody's heartbeats stopped with the database: give them a grace period to resume
+        if self._outage.recently_back(grace + (self.heartbeat_interval or HEARTBEAT_S)):
+            # everybody's heartbeats stopped with the database: give them time to resume
             return []
         stale = self._outage.call(super()._get_stale_trial_ids, study_id)
         stale += [i for i in self._outage.call(self._no_heartbeat_since, study_id, grace) if i not in stale]

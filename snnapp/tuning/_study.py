@@ -13,6 +13,7 @@ import contextlib
 import copy
 import logging
 import os
+import re
 import shutil
 import time
 import warnings
@@ -45,6 +46,7 @@ from ._storage import (
 )
 
 OBJECTIVES = ("accuracy", *ACTIVITY)
+log = logging.getLogger("snnapp.tuning")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -240,7 +242,8 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     quiet = _QuietSurplus()
-    logging.getLogger("optuna").addFilter(quiet)
+    optuna_log = logging.getLogger("optuna.study._optimize")  # a logger's filters see only its own records
+    optuna_log.addFilter(quiet)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -254,24 +257,36 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
                 if total is not None and len(trials) >= total:
                     time.sleep(poll_s if left_s is None else min(poll_s, left_s))
                     continue
-                study.optimize(objective, n_trials=1, timeout=left_s, callbacks=callbacks,
-                               catch=(ConfigError, SurplusTrial), gc_after_trial=True)
+                try:
+                    study.optimize(objective, n_trials=1, timeout=left_s, callbacks=callbacks,
+                                   catch=(ConfigError, SurplusTrial), gc_after_trial=True)
+                except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
+                    if isinstance(exc, ValueError) and not str(exc).startswith("Cannot tell a"):
+                        raise
+                    # another worker found this trial's heartbeat late (a stalled machine) and failed it:
+                    # its result cannot be stored, but the worker is fine and goes on with the next one
+                    log.warning("trial %s was marked failed by another worker that found its heartbeat late; "
+                                "its result is dropped, carrying on", objective.current)
+                    continue
                 if study._stop_flag:  # a grid sampler that has run its whole grid
                     return
     finally:
-        logging.getLogger("optuna").removeFilter(quiet)
+        optuna_log.removeFilter(quiet)
 
 
 class _QuietSurplus(logging.Filter):
-    """Keeps Optuna from logging a surplus trial (one that stepped back unrun) as a failure with a traceback."""
+    """Keeps Optuna from logging as a failure with a traceback a surplus trial (one that stepped back
+    unrun) or a trial failed meanwhile by another worker (which :func:`optimize` reports itself)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.numbers: set[int] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], SurplusTrial):
-            self.numbers.add(record.exc_info[1].number)
+        if record.exc_info and isinstance(record.exc_info[1], (SurplusTrial, optuna.exceptions.UpdateFinishedTrialError)):
+            number = re.match(r"Trial (\d+) ", str(record.msg))
+            if number:
+                self.numbers.add(int(number.group(1)))
             return False
         msg = record.msg if isinstance(record.msg, str) else ""
         return not any(msg.startswith(f"Trial {n} failed") for n in self.numbers)
