@@ -16,9 +16,8 @@ test images written as PNG files, the recordings the FSDD clips. Inputs are fed 
 memory, handles and speed can be read between blocks. Two more runs go over the whole folder with
 the output going to a counter: the CLI command itself, and the same loop over
 ``Predictor.iter_files`` (each line written as soon as its input is predicted). The listen run replays an hour made of FSDD
-clips separated by pauses, written as WAV pieces of under a minute (a replayed file is read whole,
-and ``load_wav`` takes up to 60 s), through the core's ``file_chunks`` (not paced) and ``listen``,
-one segmenter over the whole hour.
+clips separated by pauses, written as one WAV file, through the core's ``file_chunks`` (not paced)
+and ``listen``, one segmenter over the whole hour: what ``snnapp listen --audio-file F --fast`` runs.
 
     python benchmarks/bench_load.py                      # 10,000 images, 10,000 clips, one hour
     python benchmarks/bench_load.py --quick              # seconds; checks that it runs
@@ -197,11 +196,11 @@ class Timeline:
     digit: np.ndarray
 
 
-def write_hour(data_dir: Path, folder: Path, seconds: float, pause_s: float = 0.6, piece_s: float = 58.0,
-               rate: int = 8000, seed: int = 0) -> tuple[list[Path], Timeline]:
-    """WAV pieces of whole FSDD clips, each after a pause, until ``seconds`` of audio; and the clips'
-    places in the stream that replays the pieces one after another (``file_chunks`` adds 0.5 s of
-    silence after each file). Written one piece at a time: memory stays at one piece."""
+def write_hour(data_dir: Path, path: Path, seconds: float, pause_s: float = 0.6, rate: int = 8000,
+               seed: int = 0) -> Timeline:
+    """One WAV file of FSDD clips (shuffled, repeated as needed), each after a pause of near silence,
+    until ``seconds`` of audio; and where each clip lies in it. Written clip by clip: memory stays at
+    one clip."""
     import soundfile as sf
 
     from snnapp.core.preprocess import load_wav, to_mono
@@ -210,43 +209,25 @@ def write_hour(data_dir: Path, folder: Path, seconds: float, pause_s: float = 0.
     order = list(range(len(paths)))
     random.Random(seed).shuffle(order)
     rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    pieces: list[Path] = []
+    path.parent.mkdir(parents=True, exist_ok=True)
     starts: list[float] = []
     ends: list[float] = []
     labels: list[int] = []
-    stream_s = 0.0  # where the current piece begins in the replayed stream
-    buf: list[np.ndarray] = []
-    buf_n = 0
-
-    def flush() -> None:
-        nonlocal stream_s, buf, buf_n
-        if not buf:
-            return
-        path = folder / f"piece-{len(pieces):04d}.wav"
-        x = np.concatenate(buf)
-        sf.write(str(path), x, rate, subtype="PCM_16")
-        pieces.append(path)
-        # file_chunks replays the samples, then rate // 2 of silence
-        stream_s += (len(x) + rate // 2) / rate
-        buf, buf_n = [], 0
-
-    for k in itertools.cycle(order):
-        if stream_s + buf_n / rate >= seconds:
-            break
-        data, r = load_wav(paths[k])
-        clip = to_mono(data, r, rate)
-        pause = (rng.standard_normal(int(pause_s * rate)) * 1e-4).astype(np.float32)  # near silence
-        if buf_n + len(pause) + len(clip) > piece_s * rate:
-            flush()
-        t0 = stream_s + (buf_n + len(pause)) / rate
-        starts.append(t0)
-        ends.append(t0 + len(clip) / rate)
-        labels.append(int(digits[k]))
-        buf += [pause, clip]
-        buf_n += len(pause) + len(clip)
-    flush()
-    return pieces, Timeline(np.array(starts), np.array(ends), np.array(labels))
+    written = 0
+    with sf.SoundFile(str(path), "w", samplerate=rate, channels=1, subtype="PCM_16") as out:
+        for k in itertools.cycle(order):
+            if written >= seconds * rate:
+                break
+            data, r = load_wav(paths[k])
+            clip = to_mono(data, r, rate)
+            pause = (rng.standard_normal(int(pause_s * rate)) * 1e-4).astype(np.float32)
+            out.write(pause)
+            out.write(clip)
+            starts.append((written + len(pause)) / rate)
+            written += len(pause) + len(clip)
+            ends.append(written / rate)
+            labels.append(int(digits[k]))
+    return Timeline(np.array(starts), np.array(ends), np.array(labels))
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -371,55 +352,53 @@ def match(timeline: Timeline, rows: list[tuple[float, float, int | None]]) -> tu
     return int((hits > 0).sum()), int(right.sum()), stray, int((hits > 1).sum())
 
 
-def bench_listen(pieces: list[Path], timeline: Timeline, *, backend: str = "onnx", model: Path | None = None,
-                 warmup_s: float | None = None, trace: bool = False) -> LoadResult:
-    """The core's listen loop over the pieces replayed back to back (not paced), one segmenter.
-
-    Measured between pieces, where the loop holds the same things each time: no piece loaded
-    (a piece is read whole), no utterance open (each piece ends in silence).
-    """
+def bench_listen(path: Path, timeline: Timeline, *, backend: str = "onnx", model: Path | None = None,
+                 every_s: float = 60.0, warmup_s: float | None = None, trace: bool = False) -> LoadResult:
+    """What ``snnapp listen --audio-file PATH --fast`` runs: the core's ``file_chunks`` (not paced)
+    into one ``listen`` loop, one segmenter over the whole recording; measured every ``every_s``
+    seconds of audio."""
     from snnapp.core.predict import shipped_model
     from snnapp.core.runtime import open_backend
     from snnapp.core.runtime._listen import file_chunks, listen
 
     b = open_backend(model or shipped_model("audio"), backend, "cpu")
     stop = threading.Event()
-    rate = b.config.audio.sample_rate
-    total_s = float(sum(_wav_seconds(p) + 0.5 for p in pieces))
+    total_s = _wav_seconds(path) + 0.5  # file_chunks adds half a second of silence
     res = LoadResult(f"listen ({backend})", "audio s", total_s, 0.0,
                      warmup_s if warmup_s is not None else min(300.0, total_s / 10), slope_per=600.0)
-    found = np.zeros(4, np.int64)  # utterances, and the (start, end, digit) of each kept in arrays below
-    starts = np.zeros(len(timeline.start) * 2 + 16)
-    ends = np.zeros_like(starts)
-    digits = np.full(len(starts), -1, np.int64)
-    latencies = np.zeros(len(starts))
+    size = len(timeline.start) * 2 + 16  # the utterances, kept in arrays made before measuring starts
+    starts, ends, latencies = np.zeros(size), np.zeros(size), np.zeros(size)
+    digits = np.full(size, -1, np.int64)
+    count = [0]
 
     def emit(row: dict) -> None:
-        i = int(found[0])
-        if i < len(starts):
+        i = count[0]
+        if i < size:
             starts[i], ends[i], latencies[i] = row["start_s"], row["end_s"], row["latency_ms"]
             digits[i] = -1 if row.get("digit") is None else row["digit"]
-        found[0] += 1
+        count[0] += 1
 
     fds_before = open_fds()
     with _Probe(trace) as probe:
+        rate, chunks = file_chunks(path, stop, realtime=False)
+        if rate != b.config.audio.sample_rate:
+            raise ValueError(f"{path}: {rate} Hz, the model listens at {b.config.audio.sample_rate} Hz")
 
-        def replay() -> Iterator[np.ndarray]:
-            heard = 0.0
-            for path in pieces:  # each piece read when its turn comes
-                r, chunks = file_chunks(path, stop, realtime=False)
-                if r != rate:
-                    raise ValueError(f"{path}: {r} Hz, the model listens at {rate} Hz")
-                yield from chunks
-                del chunks
-                heard += _wav_seconds(path) + 0.5
-                probe.take(heard)
+        def counted() -> Iterator[np.ndarray]:
+            heard, mark = 0, every_s
+            for chunk in chunks:
+                yield chunk
+                heard += len(chunk)
+                if heard / rate >= mark:
+                    probe.take(heard / rate)
+                    mark += every_s
+            probe.take(heard / rate)
 
-        n = listen(b, rate, replay(), emit, stop)
+        n = listen(b, rate, counted(), emit, stop)
         res.wall_s = probe.samples[-1].t
     res.samples = probe.samples
     res.fds_before, res.fds_after = fds_before, open_fds()
-    k = min(n, len(starts))
+    k = min(n, size)
     rows = [(float(starts[i]), float(ends[i]), None if digits[i] < 0 else int(digits[i])) for i in range(k)]
     hit, right, stray, split = match(timeline, rows)
     res.accuracy = right / hit if hit else 0.0
@@ -495,10 +474,10 @@ def main(argv: list[str] | None = None) -> int:
             print(table(results[-1:]), file=sys.stderr)
         if args.hours:
             t0 = time.perf_counter()
-            pieces, timeline = write_hour(data_dir, work / "hour", args.hours * 3600)
-            print(f"wrote {len(pieces)} WAV pieces ({len(timeline.start):,} clips) in {time.perf_counter() - t0:.1f} s",
-                  file=sys.stderr)
-            results.append(bench_listen(pieces, timeline, backend=args.backend, trace=args.trace))
+            timeline = write_hour(data_dir, work / "hour.wav", args.hours * 3600)
+            print(f"wrote {args.hours * 3600:,.0f} s of speech ({len(timeline.start):,} clips) in "
+                  f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            results.append(bench_listen(work / "hour.wav", timeline, backend=args.backend, trace=args.trace))
             print(table(results[-1:]), file=sys.stderr)
     print(table(results))
     for r in results:
