@@ -39,7 +39,7 @@ def predict_command(
             jobs = [(shipped_model(m), i, a) for m, i, a in (("image", images, None), ("audio", None, audios)) if i or a]
         failed = 0
         for folder, imgs, auds in jobs:
-            for row in Predictor(folder, device=device, backend=backend).predict_files(imgs, auds):
+            for row in Predictor(folder, device=device, backend=backend).iter_files(imgs, auds):
                 failed += row.error is not None
                 if as_json:
                     typer.echo(json.dumps(row.to_dict()))
