@@ -12,7 +12,7 @@ def shared_data_dir() -> Path:
     """``SNNAPP_DATA_DIR`` if set, else ``../shared/data`` next to the repository."""
     from_env = os.environ.get("SNNAPP_DATA_DIR")
     if from_env:
-        return Path(from_env)
+        return Path(from_env).resolve()  # absolute: tests link to it from other folders
     return Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
