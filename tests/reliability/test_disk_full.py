@@ -22,7 +22,7 @@ import torch
 from typer.testing import CliRunner
 
 from snnapp.cli import app
-from snnapp.core import modelio
+from snnapp.core import _atomic, modelio
 from snnapp.core.errors import SnnappError
 from snnapp.core.examples import Examples
 from snnapp.core.export import export_onnx
@@ -224,7 +224,7 @@ class _FullAt:
 
     def __init__(self, k: int | None) -> None:
         self.k, self.calls = k, 0
-        self.real = modelio._write_new
+        self.real = _atomic._write_new
 
     def __call__(self, path: Path, data) -> None:
         self.calls += 1
@@ -239,16 +239,16 @@ def _sweep(monkeypatch: pytest.MonkeyPatch, setup, action, check_unchanged) -> i
     """Count the writes of ``action``, then fail each in turn; returns how many there are."""
     count = _FullAt(None)
     state = setup()
-    monkeypatch.setattr(modelio, "_write_new", count)
+    monkeypatch.setattr(_atomic, "_write_new", count)
     action(state)
-    monkeypatch.setattr(modelio, "_write_new", count.real)
+    monkeypatch.setattr(_atomic, "_write_new", count.real)
     assert count.calls > 0
     for k in range(1, count.calls + 1):
         state = setup()
-        monkeypatch.setattr(modelio, "_write_new", _FullAt(k))
+        monkeypatch.setattr(_atomic, "_write_new", _FullAt(k))
         with pytest.raises(DiskError, match="no space left on"):
             action(state)
-        monkeypatch.setattr(modelio, "_write_new", count.real)
+        monkeypatch.setattr(_atomic, "_write_new", count.real)
         check_unchanged(state)
     return count.calls
 
@@ -291,7 +291,7 @@ def test_simulated_enospc_at_every_write_of_exports(tmp_path: Path, monkeypatch:
 def test_simulated_enospc_at_checkpoint_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "m.ckpt" / "checkpoint.pt"
     _save_checkpoint(path, _payload(5))
-    monkeypatch.setattr(modelio, "_write_new", _FullAt(1))
+    monkeypatch.setattr(_atomic, "_write_new", _FullAt(1))
     with pytest.raises(DiskError, match=rf"cannot write {path}: no space left on {path.parent}"):
         _save_checkpoint(path, _payload(6))
     assert torch.load(path, weights_only=True)["epoch"] == 5 and _names(path.parent) == ["checkpoint.pt"]

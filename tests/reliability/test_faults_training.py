@@ -183,11 +183,12 @@ _DRIVER = textwrap.dedent('''
     import torch._dynamo  # imported once here, not in every child (the optimiser pulls it in)
     import snnapp.cli._progress, snnapp.core.modelcard, snnapp.core.training  # noqa: F401
     import snnapp.core.modelio as modelio
+    import snnapp.core._atomic as _atomic
     from snnapp.cli import app
 
     args, work = json.loads(sys.argv[1]), Path(sys.argv[2])
-    real = {"replace": os.replace, "exchange": modelio._exchange, "rmtree": shutil.rmtree,
-            "write": modelio._write_new}
+    real = {"replace": os.replace, "exchange": _atomic._exchange, "rmtree": shutil.rmtree,
+            "write": _atomic._write_new}
 
     def run(out, resume, kill_at=None):
         """A child runs the command; kill_at=k: SIGKILL at its k-th step. Returns (wait status, steps)."""
@@ -212,8 +213,8 @@ _DRIVER = textwrap.dedent('''
                 return wrapped
 
             os.replace = step("replace", real["replace"])
-            modelio._exchange = step("exchange", real["exchange"])
-            modelio._write_new = step("write", real["write"])
+            _atomic._exchange = step("exchange", real["exchange"])
+            _atomic._write_new = step("write", real["write"])
             shutil.rmtree = step("rmtree", real["rmtree"])
             code = 1
             try:
