@@ -12,27 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
+from bench_inference import median_ms  # run as a script from the repository root: benchmarks/ is on the path
 from snnapp.app._inference import SLOTS, Engine
 from snnapp.core.predict import shipped_model
 from snnapp.core.preprocess import load_image, load_wav
 
 SAMPLES = Path(__file__).resolve().parents[1] / "snnapp" / "assets" / "samples"
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
 
 
 def bench_engines(repeats: int) -> None:

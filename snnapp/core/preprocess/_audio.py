@@ -83,6 +83,19 @@ def _check_length(frames: int, channels: int, rate: int, name: str) -> None:
                          f"({MAX_SAMPLES} samples in all)")
 
 
+def _header(path: Path):
+    """soundfile's header info of a regular file and its checked rate; nothing is decoded yet."""
+    import soundfile as sf
+
+    if not path.is_file():  # also keeps FIFOs and devices, which would block or never end, out
+        raise InputError(f"{path}: no such audio file" if not path.exists() else f"{path}: not a regular file")
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises several types for broken headers
+        raise InputError(f"{path}: not a readable audio file ({exc})") from None
+    return info, _check_rate(info.samplerate, str(path))
+
+
 def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """Read a WAV (any rate, any channel count, int or float) as float32 ``[samples, channels]``.
 
@@ -97,13 +110,7 @@ def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():  # also keeps FIFOs and devices, which would block or never end, out
-        raise InputError(f"{path}: no such audio file" if not path.exists() else f"{path}: not a regular file")
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises several types for broken headers
-        raise InputError(f"{path}: not a readable audio file ({exc})") from None
-    rate = _check_rate(info.samplerate, str(path))
+    info, rate = _header(path)
     _check_length(info.frames, info.channels, rate, str(path))
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True, frames=info.frames)
@@ -124,13 +131,7 @@ def stream_wav(path: str | Path, block_s: float) -> tuple[int, Iterator[np.ndarr
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such audio file" if not path.exists() else f"{path}: not a regular file")
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises several types for broken headers
-        raise InputError(f"{path}: not a readable audio file ({exc})") from None
-    rate = _check_rate(info.samplerate, str(path))
+    info, rate = _header(path)
     if info.frames <= 0 or info.channels <= 0:
         raise InputError(f"{path}: the recording is empty")
     if info.channels > MAX_CHANNELS:
