@@ -35,6 +35,16 @@ def _cameras() -> list[int]:
         return []
 
 
+def _with_button(field: QWidget, label: str, action) -> QHBoxLayout:
+    """A form row: the field, stretched, and a button beside it."""
+    button = QPushButton(label)
+    button.clicked.connect(action)
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    row.addWidget(button)
+    return row
+
+
 class SettingsDialog(QDialog):
     """``result_settings()`` after ``exec()`` returned Accepted."""
 
@@ -51,29 +61,15 @@ class SettingsDialog(QDialog):
         for slot in SLOTS:
             edit = QLineEdit(getattr(settings, f"model_{slot}"))
             edit.setPlaceholderText("shipped model")
-            browse = QPushButton("Browse...")
-            browse.clicked.connect(lambda _=False, e=edit: self._browse_model(e))
-            row = QHBoxLayout()
-            row.addWidget(edit, 1)
-            row.addWidget(browse)
-            form.addRow(f"{slot.capitalize()} model", row)
+            form.addRow(f"{slot.capitalize()} model",
+                        _with_button(edit, "Browse...", lambda _=False, e=edit: self._browse_model(e)))
             self.models[slot] = edit
         self.audio_device = QComboBox()
         self.audio_device.setEditable(True)
-        refresh = QPushButton("Refresh")
-        refresh.clicked.connect(self._fill_devices)
-        row = QHBoxLayout()
-        row.addWidget(self.audio_device, 1)
-        row.addWidget(refresh)
-        form.addRow("Microphone", row)
+        form.addRow("Microphone", _with_button(self.audio_device, "Refresh", self._fill_devices))
         self.camera = QComboBox()
         self.camera.setEditable(True)
-        video = QPushButton("Video file...")
-        video.clicked.connect(self._browse_video)
-        row = QHBoxLayout()
-        row.addWidget(self.camera, 1)
-        row.addWidget(video)
-        form.addRow("Camera", row)
+        form.addRow("Camera", _with_button(self.camera, "Video file...", self._browse_video))
         self.steps = QSpinBox()
         self.steps.setRange(0, 64)
         self.steps.setSpecialValueText("the model's own")
