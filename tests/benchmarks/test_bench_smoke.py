@@ -3,26 +3,22 @@ benchmark's snnapp-built network computes what snnTorch's tutorial network compu
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from . import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_training.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_training", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_training")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from snnapp.core.predict import Predictor, shipped_model
 from snnapp.core.preprocess import audio_features, image_features, load_wav, to_mono
 from snnapp.core.preprocess._augment import shift_pitch
 from snnapp.core.runtime import open_backend
-from snnapp.core.training import PersonalResult, _personal, personalise
+from snnapp.core.training import PersonalResult, SilentProgress, _personal, personalise
 
 SPEAKER = "jackson"  # the speaker the shipped model does worst on once pitched up
 FAST = {"public_limit": 300, "public_val": 100, "epochs": 3}
@@ -154,18 +154,9 @@ def test_failed_training_leaves_out_untouched(monkeypatch, tmp_path: Path, data_
 
 
 def test_cancel_from_progress_leaves_out_untouched(tmp_path: Path, data_dir: Path, hand: dict):
-    class Cancel:
+    class Cancel(SilentProgress):
         def epoch_start(self, epoch, epochs, batches):
             raise _Boom
-
-        def batch_end(self, *a):
-            pass
-
-        def epoch_end(self, *a):
-            pass
-
-        def message(self, text):
-            pass
 
     out = tmp_path / "mine"
     old = _existing_model(out)

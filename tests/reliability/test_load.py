@@ -5,15 +5,14 @@ planted leak of memory and of file handles."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_load.py"
+from tests.benchmarks import load_script
+
 #: Python-allocated memory a run may gain after warm-up: a leak of one 28x28 image per input
 #: (3 KB) gains about 0.9 MB over these runs.
 TRACED_MB = 0.4
@@ -25,11 +24,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="need
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_load", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_load")
 
 
 @pytest.fixture(scope="module")

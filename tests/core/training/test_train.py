@@ -10,7 +10,7 @@ import pytest
 from snnapp.core.errors import ConfigError
 from snnapp.core.modelio import load_model
 from snnapp.core.network import NetworkConfig
-from snnapp.core.training import TrainConfig, train
+from snnapp.core.training import SilentProgress, TrainConfig, train
 
 SMALL = NetworkConfig(mode="audio", num_steps=8, audio_hidden=(32,))
 
@@ -25,7 +25,7 @@ class _Stop(Exception):
     pass
 
 
-class _KillAt:
+class _KillAt(SilentProgress):
     """Progress that dies when epoch ``at`` starts, like a process killed between epochs."""
 
     def __init__(self, at: int) -> None:
@@ -34,15 +34,6 @@ class _KillAt:
     def epoch_start(self, epoch, epochs, batches):
         if epoch == self.at:
             raise _Stop
-
-    def batch_end(self, *a):
-        pass
-
-    def epoch_end(self, *a):
-        pass
-
-    def message(self, text):
-        pass
 
 
 def test_train_writes_a_model_folder(tmp_path: Path, data_dir: Path, cache_dir: Path):
