@@ -43,6 +43,9 @@ GRACE_S = 30
 WAIT_S = 120
 #: The trial system attribute holding a journal trial's last heartbeat (seconds since the epoch).
 HEARTBEAT_ATTR = "snnapp_heartbeat"
+#: The pip package of each database driver SQLAlchemy may ask for, for the missing-driver message.
+DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysql": "PyMySQL",
+                   "MySQLdb": "mysqlclient"}
 
 log = logging.getLogger("snnapp.tuning")
 
@@ -64,6 +67,13 @@ def default_storage_url() -> str:
 def redact(url: str) -> str:
     """The URL without its password, for messages and reports."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _driver_hint(url: str, module: str | None) -> str:
+    """What to install for a missing driver: the module's own package, else the usual one for the
+    URL's database (a MySQL URL must not send its user to the PostgreSQL driver)."""
+    package = DRIVER_PACKAGES.get(module or "") or ("PyMySQL" if url.startswith("mysql") else "psycopg2-binary")
+    return f"pip install {package}"
 
 
 def _journal_path(url: str) -> Path | None:
@@ -340,8 +350,10 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
                 return _RDBStorage(url, wait_s=wait_s, heartbeat_interval=heartbeat_s, grace_period=grace_s,
                                    heartbeat_stale_trial_callback=_retry_callback(), **kwargs)
         except ImportError as exc:
-            raise ConfigError(f"cannot open storage {redact(url)}: missing database driver {exc.name!r} "
-                              "(e.g. pip install psycopg2-binary)") from None
+            # Optuna replaces the driver's ImportError with its own, which has no module name
+            module = exc.name or getattr(exc.__cause__, "name", None)
+            raise ConfigError(f"cannot open storage {redact(url)}: missing database driver {module!r} "
+                              f"({_driver_hint(url, module)})") from None
         except (SQLAlchemyError, ValueError) as exc:  # unreachable host, bad credentials, bad URL
             last = exc
             if not any(w in str(exc).lower() for w in ("already exists", "locked", "duplicate", "unique")):

@@ -3,6 +3,7 @@ multi-objective, and the command line's one-line errors."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import optuna
@@ -91,6 +92,7 @@ def _cli(*args: str):
     (["--method", "anneal"], "unknown method 'anneal'"),
     (["--mode", "video"], "unknown mode 'video'"),
     (["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], "cannot open storage postgresql+psycopg2://u:***@"),
+    (["--storage", "mysql+pymysql://u:secret@127.0.0.1:1/db"], "cannot open storage mysql+pymysql://u:***@"),
     (["--objectives", "speed"], "objectives"),
     (["--method", "grid", "--grid", "lr"], "--grid expects NAME=v1,v2"),
     (["--method", "grid", "--grid", "beta=0.9"], "does not search"),
@@ -103,6 +105,28 @@ def test_bad_input_is_one_error_line(tmp_path, args, message):
     assert res.exit_code == 1
     assert message in res.output and "Traceback" not in res.output
     assert "secret" not in res.output
+
+
+@pytest.mark.parametrize("url, module, package", [
+    ("mysql+pymysql://u:secret@db-host/optuna", "pymysql", "pip install PyMySQL"),
+    ("postgresql+psycopg2://u:secret@db-host/optuna", "psycopg2", "pip install psycopg2-binary"),
+])
+def test_a_missing_driver_names_its_own_package(monkeypatch, url, module, package):
+    class NotInstalled:
+        """Fails the driver's import the way a missing package does."""
+
+        @staticmethod
+        def find_spec(name: str, *args: object) -> None:
+            if name == module:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [NotInstalled(), *sys.meta_path])
+    with pytest.raises(ConfigError) as err:
+        open_storage(url)
+    assert f"missing database driver {module!r} ({package})" in str(err.value)
+    assert "secret" not in str(err.value)
 
 
 def test_a_study_of_another_mode_is_one_error_line(tmp_path):

@@ -1,4 +1,4 @@
-"""Several worker processes on one study (journal file, PostgreSQL), and a killed worker's trial
+"""Several worker processes on one study (journal file, PostgreSQL, MariaDB), and a killed worker's trial
 marked failed by the heartbeat and retried from its checkpoint."""
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ def test_two_workers_share_a_journal_file_study(tmp_path, space_file, data_dir, 
 def test_two_workers_share_a_postgresql_study(tmp_path, space_file, data_dir, warm_cache, postgres_url):
     open_storage(postgres_url)  # create the schema once, before the workers start
     _two_workers(postgres_url, space_file, tmp_path / "t", data_dir, warm_cache)
+
+
+def test_two_workers_share_a_mysql_study(tmp_path, space_file, data_dir, warm_cache, mysql_url):
+    open_storage(mysql_url)  # create the schema once, before the workers start
+    _two_workers(mysql_url, space_file, tmp_path / "t", data_dir, warm_cache)
 
 
 VICTIM = r'''
