@@ -30,8 +30,10 @@ from torch import Tensor, nn
 from snnapp.core.data import load_mnist
 from snnapp.core.encoders import EncoderConfig
 from snnapp.core.examples import Examples, make_batch
-from snnapp.core.network import NetworkConfig, SpikingDigitNet, decide
+from snnapp.core.modelio import load_model
+from snnapp.core.network import SpikingDigitNet, decide
 from snnapp.core.neurons import LIF, LIFParameters
+from snnapp.core.predict import shipped_model
 from snnapp.core.training import TrainConfig, make_loss
 from snnapp.core.training._augment import augment_images  # the shipped training's augmentation
 
@@ -168,7 +170,8 @@ def build_side(kind: str, fold: bool = True, channels_last: bool = False) -> Sid
         opt, loss = torch.optim.Adam(net.parameters(), lr=2e-3), lambda out, y: count_loss(out.sum(0), y)
         fwd = lambda x: net(spikegen.rate(x, num_steps=T_BASE))  # noqa: E731
     elif kind == "default":
-        tc, net = TrainConfig(), SpikingDigitNet(NetworkConfig(mode="image"))
+        tc = shipped_recipe()
+        net = SpikingDigitNet(tc.network)
         loss = make_loss(tc.loss, net.cfg.num_steps, tc.correct_rate, tc.incorrect_rate)
         opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         fwd = lambda x: net(x).counts  # noqa: E731
@@ -181,6 +184,11 @@ def build_side(kind: str, fold: bool = True, channels_last: bool = False) -> Sid
         loss(fwd(x), y).backward()
         opt.step()
     return Side(net, opt, step, fwd)
+
+
+def shipped_recipe() -> TrainConfig:
+    """The network and training settings of the shipped image model: what "default" measures."""
+    return TrainConfig.of_model(load_model(shipped_model("image")).config)
 
 
 # ------------------------------------------------------------------------------------ measuring
@@ -229,9 +237,9 @@ def time_to_accuracy(kind: str, target: float = 0.99, max_seconds: float = 1800.
     """Train ``kind`` ("baseline" or "default") from scratch until MNIST test accuracy reaches
     ``target``: checked every ``cfg.eval_every`` batches on a fixed test subset, confirmed on the
     whole test set. Returns the training seconds (evaluation excluded) to reach it, or the best
-    reached within ``max_seconds``. The default follows the shipped recipe (``TrainConfig()``:
-    AdamW, OneCycle over its epochs, augmentation); the baseline the tutorial's (Adam, fixed lr)."""
-    data, tc, side = data or load_data(), TrainConfig(), build_side(kind)
+    reached within ``max_seconds``. The default follows the shipped image model's recipe (AdamW,
+    OneCycle over its epochs, augmentation); the baseline the tutorial's (Adam, fixed lr)."""
+    data, tc, side = data or load_data(), shipped_recipe(), build_side(kind)
     ex, rng = Examples("image", data.train_y, images=data.train_x), np.random.default_rng(seed)
     n_test = min(cfg.test_limit or len(data.test_y), len(data.test_y))
     sub = rng.choice(n_test, min(cfg.eval_subset, n_test), replace=False)

@@ -68,6 +68,9 @@ def train_command(
     image_channels: Annotated[str, typer.Option(help="Channels of the two convolutions.")] = "32,64",
     image_kernel: Annotated[int, typer.Option(min=1, help="Kernel size of the convolutions (odd).")] = 3,
     image_hidden: Annotated[int, typer.Option(min=1)] = 256,
+    pool_before_spike: Annotated[bool, typer.Option(
+        help="Pool each convolution's current before its neurons (faster: neurons on quarter-size maps), "
+             "or pool their spikes.")] = True,
     audio_hidden: Annotated[str, typer.Option(help="Sizes of the audio branch's hidden layers.")] = "512,512",
     augment: Annotated[bool, typer.Option(help="Augment images and recordings.")] = True,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
@@ -93,6 +96,7 @@ def train_command(
         net = NetworkConfig(
             mode=mode.value, num_steps=steps, neuron=neuron.value, beta=beta, threshold=threshold, slope=slope,
             image_channels=_ints(image_channels, "--image-channels"), image_kernel=image_kernel, image_hidden=image_hidden,
+            pool_before_spike=pool_before_spike,
             audio_hidden=_ints(audio_hidden, "--audio-hidden"))
         cfg = TrainConfig(
             network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,

@@ -9,8 +9,8 @@ What NIR cannot express, stated in the result's ``notes`` and the graph's metada
 - the conductance neuron (reversal potentials, exact exponential step, refractory clock): refused;
 - reset by subtraction: NIR's ``LIF`` resets to ``v_reset``; a ``subtract`` model is written with
   ``v_reset = 0`` and is then an approximation;
-- 2x2 max pooling of spikes: no NIR primitive; written as ``SumPool2d`` (for binary spikes, max is
-  the sum clipped at 1): an approximation;
+- 2x2 max pooling: no NIR primitive; of spikes it is written as ``SumPool2d`` (for binary spikes,
+  max is the sum clipped at 1), of convolution currents as ``AvgPool2d``: approximations;
 - the membrane tie-break and temperature of the readout: not part of the graph (metadata only).
 """
 
@@ -74,22 +74,30 @@ def build_nir_graph(model: ModelFolder):
         c1, c2 = cfg.image_channels
         k = cfg.image_kernel
         nodes["image"] = nir.Input(input_type={"input": np.array([cfg.image_in_channels, 28, 28])})
+        chain = ["image"]
         for i, (conv, bn, c, size) in enumerate((("conv1", "bn1", c1, 28), ("conv2", "bn2", c2, 14)), 1):
             weight, bias = _fold_bn(w, conv, bn, cfg.batchnorm)
             nodes[f"image_conv{i}"] = nir.Conv2d(input_shape=(size, size), weight=weight, stride=1, padding=k // 2,
                                                  dilation=1, groups=1, bias=bias)
-            nodes[f"image_conv{i}_lif"] = _lif(nir, np.asarray(beta(f"image_conv{i}")).reshape(-1, 1, 1)
-                                               if np.ndim(beta(f"image_conv{i}")) else beta(f"image_conv{i}"),
-                                               (c, size, size), cfg.threshold)
-            nodes[f"image_pool{i}"] = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
-                                                    padding=np.array([0, 0]))
-        notes.append("2x2 max pooling of spikes written as SumPool2d (approximation: a sum, not a max)")
+            pool_args = {"kernel_size": np.array([2, 2]), "stride": np.array([2, 2]), "padding": np.array([0, 0])}
+            b = beta(f"image_conv{i}")
+            lif_size = size // 2 if cfg.pool_before_spike else size
+            nodes[f"image_conv{i}_lif"] = _lif(nir, np.asarray(b).reshape(-1, 1, 1) if np.ndim(b) else b,
+                                               (c, lif_size, lif_size), cfg.threshold)
+            if cfg.pool_before_spike:
+                nodes[f"image_pool{i}"] = nir.AvgPool2d(**pool_args)
+                chain += [f"image_conv{i}", f"image_pool{i}", f"image_conv{i}_lif"]
+            else:
+                nodes[f"image_pool{i}"] = nir.SumPool2d(**pool_args)
+                chain += [f"image_conv{i}", f"image_conv{i}_lif", f"image_pool{i}"]
+        notes.append("2x2 max pooling of convolution currents written as AvgPool2d (approximation: a mean, not a max)"
+                     if cfg.pool_before_spike else
+                     "2x2 max pooling of spikes written as SumPool2d (approximation: a sum, not a max)")
         nodes["image_flatten"] = nir.Flatten(input_type={"input": np.array([c2, 7, 7])}, start_dim=0)
         nodes["image_fc"] = nir.Affine(weight=w["fc_image.weight"], bias=w["fc_image.bias"])
         nodes["image_hidden"] = _lif(nir, beta("image_hidden"), (cfg.image_hidden,), cfg.threshold)
         nodes["image_readout"] = nir.Linear(weight=w["out_image.weight"])
-        chain = ["image", "image_conv1", "image_conv1_lif", "image_pool1", "image_conv2", "image_conv2_lif",
-                 "image_pool2", "image_flatten", "image_fc", "image_hidden", "image_readout", "output_lif"]
+        chain += ["image_flatten", "image_fc", "image_hidden", "image_readout", "output_lif"]
         edges += list(zip(chain[:-1], chain[1:]))
     if cfg.uses_audio:
         nodes["audio"] = nir.Input(input_type={"input": np.array([cfg.audio_in_features])})

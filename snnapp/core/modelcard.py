@@ -42,8 +42,9 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
               f"- {net.num_steps} time steps, {net.neuron} neurons (beta {net.beta}, threshold {net.threshold}), "
               f"encoders image={config.encoder.image}, audio={config.encoder.audio}", ""]
     if net.uses_image:
-        lines.append(f"- image branch: conv {net.image_channels[0]}c{net.image_kernel} - pool - conv "
-                     f"{net.image_channels[1]}c{net.image_kernel} - pool - fc {net.image_hidden}")
+        conv = [f"conv {c}c{net.image_kernel}" for c in net.image_channels]
+        layers = [f"{c} - pool - spikes" if net.pool_before_spike else f"{c} - spikes - pool" for c in conv]
+        lines.append(f"- image branch: {' - '.join(layers)} - fc {net.image_hidden}")
     if net.uses_audio:
         lines.append(f"- audio branch: {config.audio.n_frames} frames of {config.audio.n_mfcc} MFCC, "
                      f"fc {' - '.join(str(h) for h in net.audio_hidden)}")

@@ -229,6 +229,34 @@ def test_config_validation(kw: dict, match: str) -> None:
         NetworkConfig(**kw)
 
 
+@pytest.mark.parametrize("mode,kind", [("image", "static"), ("image", "spikes"), ("multimodal", "static")])
+def test_pooling_spikes_instead_of_currents_also_equals_the_step_loop(mode: str, kind: str) -> None:
+    net = _net(_cfg(mode, pool_before_spike=False))
+    image, audio = _inputs(mode, kind)
+    with torch.no_grad():
+        seq = net(image, audio)
+        _assert_same(seq, _loop(net, image, audio, T))
+    assert seq.layer_spikes["image_conv1"].sum() > 0
+
+
+def test_pooling_order_sets_the_neuron_map_sizes() -> None:
+    first = SpikingDigitNet(_cfg("image"))
+    after = SpikingDigitNet(_cfg("image", pool_before_spike=False))
+    assert [s.shape[1:] for s in first.initial_state(1)[:2]] == [(3, 14, 14), (4, 7, 7)]
+    assert [s.shape[1:] for s in after.initial_state(1)[:2]] == [(3, 28, 28), (4, 14, 14)]
+    # the same weights give different networks: pooling currents is not pooling spikes
+    after.load_state_dict(first.state_dict())
+    image, _ = _inputs("image", "static")
+    with torch.no_grad():
+        assert not torch.equal(_net(first.cfg)(image).out_mem, _net(after.cfg)(image).out_mem)
+
+
+def test_configs_written_before_the_pooling_setting_pool_spikes() -> None:
+    d = _cfg("image").to_dict()
+    assert d.pop("pool_before_spike") is True
+    assert NetworkConfig.from_dict(d).pool_before_spike is False
+
+
 def test_config_round_trip() -> None:
     cfg = _cfg("multimodal", "cond", cond_params={"tau_v": 3.0}, learn_beta=True)
     d = json.loads(json.dumps(cfg.to_dict()))

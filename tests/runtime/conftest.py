@@ -20,14 +20,15 @@ STEPS = 4
 
 
 def make_model(folder: Path, mode: str, neuron: str = "lif", encoder: EncoderConfig = EncoderConfig(),
-               seed: int = 0) -> Path:
-    """An untrained model whose layers all spike on random input (weights scaled up a little)."""
+               seed: int = 0, **network) -> Path:
+    """An untrained model whose layers all spike on random input (weights scaled up a little);
+    ``network``: more :class:`NetworkConfig` settings."""
     torch.manual_seed(seed)
     audio = AudioConfig()
     per_step = audio.n_frames // STEPS * audio.n_mfcc * (2 if encoder.audio == "delta" else 1)
     net_cfg = NetworkConfig(mode=mode, num_steps=STEPS, image_channels=(4, 6), image_hidden=24,
                             image_in_channels=2 if encoder.image == "delta" else 1,
-                            audio_in_features=per_step, audio_hidden=(32, 16), neuron=neuron)
+                            audio_in_features=per_step, audio_hidden=(32, 16), neuron=neuron, **network)
     net = SpikingDigitNet(net_cfg)
     with torch.no_grad():
         for name, p in net.named_parameters():

@@ -66,6 +66,22 @@ def test_nir_export_reads_back(tmp_path: Path, mode: str) -> None:
     np.testing.assert_allclose(beta, 0.9, rtol=1e-5)
 
 
+@pytest.mark.parametrize("pool_before_spike", [True, False])
+def test_nir_export_follows_the_pooling_order(tmp_path: Path, pool_before_spike: bool) -> None:
+    nir = pytest.importorskip("nir")
+    folder = make_model(tmp_path / "m", "image", pool_before_spike=pool_before_spike)
+    res = _invoke("export", folder, "--format", "nir")
+    assert res.exit_code == 0, res.output
+    graph = nir.read(str(folder / "model.nir"))
+    order = ["image_conv1", "image_pool1", "image_conv1_lif"] if pool_before_spike else \
+        ["image_conv1", "image_conv1_lif", "image_pool1"]
+    assert all(edge in graph.edges for edge in zip(order[:-1], order[1:]))
+    pool, lif = graph.nodes["image_pool2"], graph.nodes["image_conv2_lif"]
+    assert isinstance(pool, nir.AvgPool2d if pool_before_spike else nir.SumPool2d)
+    assert lif.tau.shape == ((6, 7, 7) if pool_before_spike else (6, 14, 14))
+    assert ("currents" if pool_before_spike else "of spikes") in res.stdout
+
+
 def test_nir_refuses_the_conductance_neuron(tmp_path: Path) -> None:
     pytest.importorskip("nir")
     res = _invoke("export", make_model(tmp_path / "c", "audio", "cond"), "--format", "nir")

@@ -16,7 +16,10 @@ class NetworkConfig:
     """Sizes, time steps and neuron model of the two-branch network.
 
     ``image_channels`` are the two convolutions' output channels (kernel ``image_kernel``, each
-    followed by 2x2 max pooling); ``image_hidden`` the fully connected layer after them.
+    with 2x2 max pooling); ``image_hidden`` the fully connected layer after them.
+    ``pool_before_spike`` pools each convolution's current before its neurons instead of pooling
+    their spikes: the neurons then run on maps a quarter the size, and with a static image the
+    first convolution, batch norm and pooling all run once for all steps.
     ``audio_hidden`` are the audio branch's fully connected layers. Both branches end in spiking
     hidden layers that feed the 10 output neurons through one linear fusion.
     """
@@ -38,6 +41,7 @@ class NetworkConfig:
     #: neurons far from threshold, which matters with few time steps.
     slope: float = 5.0
     batchnorm: bool = True
+    pool_before_spike: bool = True
     dropout: float = 0.1
     #: Extra parameters of the conductance neuron (``CondLIFParameters`` field names).
     cond_params: dict = field(default_factory=dict)
@@ -79,4 +83,5 @@ class NetworkConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ConfigError(f"unknown network settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        # configs written before the setting existed pooled spikes
+        return cls(**{"pool_before_spike": False, **d})

@@ -68,8 +68,9 @@ class SpikingDigitNet(nn.Module):
             self.bn2 = nn.BatchNorm2d(c2) if cfg.batchnorm else nn.Identity()
             self.fc_image = nn.Linear(c2 * 7 * 7, cfg.image_hidden)
             self.out_image = nn.Linear(cfg.image_hidden, 10, bias=False)
-            self._add_neuron("image_conv1", (c1, 28, 28), (c1, 1, 1))
-            self._add_neuron("image_conv2", (c2, 14, 14), (c2, 1, 1))
+            m = 2 if cfg.pool_before_spike else 1  # the neurons' maps are pooled already
+            self._add_neuron("image_conv1", (c1, 28 // m, 28 // m), (c1, 1, 1))
+            self._add_neuron("image_conv2", (c2, 14 // m, 14 // m), (c2, 1, 1))
             self._add_neuron("image_hidden", (cfg.image_hidden,), (cfg.image_hidden,))
         if cfg.uses_audio:
             sizes = (cfg.audio_in_features,) + cfg.audio_hidden
@@ -113,10 +114,10 @@ class SpikingDigitNet(nn.Module):
         hidden: dict[str, Tensor] = {}
         drive = self.out_bias
         if image_t is not None and self.cfg.uses_image:
-            s1, new["image_conv1"] = self.neurons["image_conv1"](self.bn1(self.conv1(image_t)), st["image_conv1"])
-            a2 = self.bn2(self.conv2(F.max_pool2d(s1, 2)))
+            s1, new["image_conv1"] = self.neurons["image_conv1"](self._pre(self.bn1(self.conv1(image_t))), st["image_conv1"])
+            a2 = self._pre(self.bn2(self.conv2(self._post(s1))))
             s2, new["image_conv2"] = self.neurons["image_conv2"](a2, st["image_conv2"])
-            a3 = self.fc_image(F.max_pool2d(s2, 2).flatten(1))
+            a3 = self.fc_image(self._post(s2).flatten(1))
             s3, new["image_hidden"] = self.neurons["image_hidden"](a3, st["image_hidden"])
             hidden["image_hidden"] = s3
             drive = drive + self.out_image(s3)
@@ -142,6 +143,14 @@ class SpikingDigitNet(nn.Module):
             s, state = m(drive[t] if drive.dim() == len(self._shapes[name]) + 2 else drive, state)
             out.append(s)
         return torch.stack(out)
+
+    def _pre(self, current: Tensor) -> Tensor:
+        """2x2 max pooling of a convolution's current, where pooling comes before the spikes."""
+        return F.max_pool2d(current, 2) if self.cfg.pool_before_spike else current
+
+    def _post(self, spikes: Tensor) -> Tensor:
+        """2x2 max pooling of a layer's spikes, where pooling comes after them."""
+        return spikes if self.cfg.pool_before_spike else F.max_pool2d(spikes, 2)
 
     @staticmethod
     def _fold(f, x: Tensor) -> Tensor:
@@ -169,15 +178,16 @@ class SpikingDigitNet(nn.Module):
         drive = None
         if image is not None and self.cfg.uses_image:
             k2 = self.cfg.image_kernel ** 2
-            if image.dim() == 4:  # static input: the first convolution runs once
-                s1 = self._run("image_conv1", self.bn1(self.conv1(image)), T)
+            first = lambda x: self._pre(self.bn1(self.conv1(x)))  # noqa: E731
+            if image.dim() == 4:  # static input: the first convolution (and pooling) runs once
+                s1 = self._run("image_conv1", first(image), T)
                 macs += self.conv1.weight.numel() * 28 * 28
             else:
-                s1 = self._run("image_conv1", self._fold(lambda x: self.bn1(self.conv1(x)), image), T)
+                s1 = self._run("image_conv1", self._fold(first, image), T)
                 syn.append(image.flatten(2).sum(dim=(0, 2)) * self.conv1.out_channels * k2)
-            p1 = self._fold(lambda x: F.max_pool2d(x, 2), s1)
-            s2 = self._run("image_conv2", self._fold(lambda x: self.bn2(self.conv2(x)), p1), T)
-            p2 = self._fold(lambda x: F.max_pool2d(x, 2).flatten(1), s2)
+            p1 = self._fold(self._post, s1)
+            s2 = self._run("image_conv2", self._fold(lambda x: self._pre(self.bn2(self.conv2(x))), p1), T)
+            p2 = self._fold(lambda x: self._post(x).flatten(1), s2)
             s3 = self._mask(self._run("image_hidden", self._fold(lambda x: self.fc_image(self.dropout(x)), p2), T), image_mask)
             syn += [p1.flatten(2).sum(dim=(0, 2)) * self.conv2.out_channels * k2,
                     p2.sum(dim=(0, 2)) * self.fc_image.out_features, s3.sum(dim=(0, 2)) * 10]

@@ -35,11 +35,12 @@ from ._loss import make_loss
 
 
 def complete_network(cfg: TrainConfig) -> TrainConfig:
-    """Fill in the input sizes that follow from the encoders and the audio features."""
-    net = replace(cfg.network,
-                  image_in_channels=image_channels(cfg.encoder.image),
-                  audio_in_features=audio_features_per_step(cfg.encoder.audio, cfg.audio.n_frames, cfg.audio.n_mfcc,
-                                                            cfg.network.num_steps))
+    """Fill in the input sizes that follow from the encoders and the audio features (an image
+    model keeps its audio size: its time steps need not divide the audio frames)."""
+    net = replace(cfg.network, image_in_channels=image_channels(cfg.encoder.image))
+    if net.uses_audio:
+        net = replace(net, audio_in_features=audio_features_per_step(
+            cfg.encoder.audio, cfg.audio.n_frames, cfg.audio.n_mfcc, cfg.network.num_steps))
     return replace(cfg, network=net)
 
 

@@ -72,3 +72,13 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path: Path, data_dir:
 def test_contradictory_rates_are_refused():
     with pytest.raises(ConfigError, match="incorrect rate"):
         _cfg(correct_rate=0.3, incorrect_rate=0.5)
+
+
+def test_an_image_model_takes_steps_that_do_not_divide_the_audio_frames(tmp_path: Path, data_dir: Path,
+                                                                         cache_dir: Path):
+    net = NetworkConfig(mode="image", num_steps=3, image_channels=(4, 4), image_hidden=16)
+    res = train(_cfg(network=net, epochs=1, limit=64), tmp_path / "m", data_dir, device="cpu", cache_dir=cache_dir)
+    assert load_model(res.model_dir).config.network.num_steps == 3  # 32 audio frames are not a multiple of 3
+    with pytest.raises(ConfigError, match="do not divide into 3 time steps"):
+        train(_cfg(network=NetworkConfig(mode="audio", num_steps=3, audio_hidden=(8,)), epochs=1, limit=64),
+              tmp_path / "a", data_dir, device="cpu", cache_dir=cache_dir)
