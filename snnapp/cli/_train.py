@@ -69,10 +69,12 @@ def train_command(
     image_kernel: Annotated[int, typer.Option(min=1, help="Kernel size of the convolutions (odd).")] = 3,
     image_hidden: Annotated[int, typer.Option(min=1)] = 256,
     pool_before_spike: Annotated[bool, typer.Option(
-        help="Pool each convolution's current before its neurons (faster: neurons on quarter-size maps), "
+        "--pool-before-spike/--pool-after-spike", help="Pool each convolution's current before its neurons (faster: neurons on quarter-size maps), "
              "or pool their spikes.")] = True,
     audio_hidden: Annotated[str, typer.Option(help="Sizes of the audio branch's hidden layers.")] = "512,512",
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.95, help="Dropout before the fully connected layers.")] = 0.1,
     augment: Annotated[bool, typer.Option(help="Augment images and recordings.")] = True,
+    audio_copies: Annotated[int, typer.Option(min=0, help="Augmented copies of each training recording.")] = 4,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
     seed: Annotated[int, typer.Option()] = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Train and validate on the first N examples only.")] = None,
@@ -96,12 +98,12 @@ def train_command(
         net = NetworkConfig(
             mode=mode.value, num_steps=steps, neuron=neuron.value, beta=beta, threshold=threshold, slope=slope,
             image_channels=_ints(image_channels, "--image-channels"), image_kernel=image_kernel, image_hidden=image_hidden,
-            pool_before_spike=pool_before_spike,
+            pool_before_spike=pool_before_spike, dropout=dropout,
             audio_hidden=_ints(audio_hidden, "--audio-hidden"))
         cfg = TrainConfig(
             network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,
             batch_size=batch_size, lr=lr, loss=loss.value, correct_rate=correct_rate, incorrect_rate=incorrect_rate,
-            seed=seed, limit=limit, patience=patience, augment=augment,
+            seed=seed, limit=limit, patience=patience, augment=augment, audio_copies=audio_copies,
             init_from=tuple(str(p) for p in init_from or ()))
         target = out or Path("models") / mode.value
         with RichTrainingProgress() as progress:

@@ -1,0 +1,38 @@
+"""``snnapp train``: its options reach the saved model's configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from snnapp.cli import app
+from snnapp.core.modelio import load_model
+
+
+def _train(args: list[str], data_dir: Path, cache_dir: Path):
+    env = {"SNNAPP_DATA_DIR": str(data_dir), "SNNAPP_CACHE_DIR": str(cache_dir)}
+    return CliRunner().invoke(app, ["train", "--epochs", "1", "--batch-size", "32", "--device", "cpu", *args], env=env)
+
+
+def test_architecture_options_reach_the_config(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+    out = tmp_path / "image"
+    res = _train(["--mode", "image", "--limit", "64", "--image-channels", "4,6", "--image-hidden", "16",
+                  "--num-steps", "3", "--dropout", "0.3", "--pool-after-spike", "--out", str(out)], data_dir, cache_dir)
+    assert res.exit_code == 0, res.output
+    cfg = load_model(out).config
+    net = cfg.network
+    assert (net.image_channels, net.image_hidden, net.num_steps) == ((4, 6), 16, 3)
+    assert net.dropout == 0.3 and net.pool_before_spike is False
+    assert "conv 4c3 - spikes - pool" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_audio_copies_and_the_default_pooling(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+    out = tmp_path / "audio"
+    res = _train(["--mode", "audio", "--limit", "64", "--audio-hidden", "16", "--audio-copies", "0",
+                  "--num-steps", "8", "--out", str(out)], data_dir, cache_dir)
+    assert res.exit_code == 0, res.output
+    cfg = load_model(out).config
+    assert cfg.training["audio_copies"] == 0 and cfg.network.pool_before_spike is True
+    res = _train(["--mode", "audio", "--dropout", "1.5", "--out", str(tmp_path / "x")], data_dir, cache_dir)
+    assert res.exit_code == 2 and "dropout" in res.output.lower()
