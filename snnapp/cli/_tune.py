@@ -132,6 +132,9 @@ def tune_command(
         console.print(f"test accuracy of the best model: [bold]{100 * res.test_accuracy:.2f} %[/bold]")
     if res.best_model_dir:
         console.print(f"best model: {res.best_model_dir}")
+    elif res.best_model_elsewhere:
+        console.print(f"best model: {res.best_model_elsewhere} (trained there by another worker, which keeps "
+                      "and tests it; copy the folder from there)")
 
 
 @tune_app.command("report")

@@ -43,6 +43,7 @@ from ._storage import (
     redact,
     storage_error,
     study_attrs,
+    worker_name,
 )
 
 OBJECTIVES = ("accuracy", *ACTIVITY)
@@ -89,6 +90,8 @@ class TuneOutcome:
     best: dict[str, Any] = field(default_factory=dict)
     test_accuracy: float | None = None
     best_model_dir: Path | None = None
+    #: ``host:folder`` of the best model when a worker on another machine trained and keeps it.
+    best_model_elsewhere: str | None = None
 
 
 def trials_root(settings: TuneSettings) -> Path:
@@ -337,7 +340,13 @@ def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOut
         return
     source = trial_dir(root, best.number)
     if not (source / "config.json").exists():
-        return  # trained by a worker on another machine: its model lives there
+        # trained by a worker on another machine: that worker keeps and tests it, and says so in the study
+        kept = attrs.get("best_model_at") if attrs.get("best_trial") == best.number else None
+        host = str(best.user_attrs.get("worker", "another machine")).rsplit(":", 1)[0]
+        outcome.best_model_elsewhere = kept or f"{host}:{best.user_attrs.get('model_dir', '?')}"
+        if attrs.get("test_trial") == best.number:
+            outcome.test_accuracy = attrs.get("test_accuracy")
+        return
     tmp = root / f".best-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
@@ -345,6 +354,8 @@ def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOut
     tmp.rename(target)
     outcome.best_model_dir = target
     study.set_user_attr("best_model_dir", str(target))
+    study.set_user_attr("best_model_at", f"{worker_name().rsplit(':', 1)[0]}:{target}")
+    study.set_user_attr("best_trial", best.number)
     metrics: dict[str, Any] = {"tuning": {"study": study.study_name, "storage": outcome.storage, "trial": best.number,
                                           "params": best.params, "method": study.user_attrs.get("method")}}
     if settings.test:

@@ -162,3 +162,13 @@ def test_cli_tune_then_report_with_csv_and_plots(tmp_path, space_file, data_dir,
     assert (tmp_path / "plots" / "audio-bayes_history.png").exists()
     res = _cli("tune", "report", "--storage", db, "nothing")
     assert res.exit_code == 1 and "no study 'nothing'" in res.output
+
+
+def test_a_worker_elsewhere_names_where_the_best_model_is(tmp_path, space_file, data_dir, warm_cache):
+    # two "machines": the same study, trial folders that do not see each other
+    here = run_study(_settings(tmp_path, space_file, trials=2, out=tmp_path / "a"), data_dir, cache_dir=warm_cache)
+    assert here.best_model_dir is not None and here.test_accuracy is not None
+    there = run_study(_settings(tmp_path, space_file, trials=2, out=tmp_path / "b"), data_dir, cache_dir=warm_cache)
+    assert there.finished == 2 and there.best_model_dir is None and not (tmp_path / "b" / "best").exists()
+    assert there.best_model_elsewhere is not None and there.best_model_elsewhere.endswith(str(here.best_model_dir))
+    assert there.test_accuracy == here.test_accuracy  # tested once, by the worker that keeps it
