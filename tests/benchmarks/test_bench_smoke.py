@@ -82,3 +82,13 @@ def test_main_quick_writes_json(bench, tmp_path, capsys):
     res = json.loads(out.read_text())
     assert res["throughput"]["baseline"]["samples_per_s"] > 0 and "default" in res["ratios"]
     assert "| samples/s | x baseline |" in capsys.readouterr().out
+
+
+def test_the_default_side_is_the_shipped_image_model(bench):
+    from snnapp.core.modelio import load_model
+    from snnapp.core.predict import shipped_model
+
+    shipped = load_model(shipped_model("image")).config
+    side = bench.build_side("default")
+    assert side.net.cfg == shipped.network
+    assert bench.shipped_recipe().epochs == shipped.training["epochs"]
