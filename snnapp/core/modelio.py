@@ -195,20 +195,12 @@ def save_model(dest: str | Path, config: ModelConfig, weights: dict[str, np.ndar
     from safetensors.numpy import save as safetensors_bytes
 
     dest = Path(dest)
-    tmp = _make_temp_folder(dest)
-    try:
+    with _staged(dest, "; the previous model there, if any, is unchanged") as tmp:
         # reshape: ascontiguousarray turns 0-d arrays (batch norm's num_batches_tracked) into 1-d
         _atomic._write_new(tmp / WEIGHTS, safetensors_bytes(
             {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in weights.items()}, metadata={"format": FORMAT}))
         _write_json(tmp / CONFIG, config.to_dict())
         _write_json(tmp / METRICS, metrics)
-        write_manifest(tmp)
-        replace_folder(tmp, dest)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise disk_error(dest, exc, "; the previous model there, if any, is unchanged") from exc
-        raise
     return dest
 
 
@@ -222,8 +214,7 @@ def edit_folder(folder: str | Path) -> Iterator[Path]:
     """
     folder = Path(folder)
     verify_folder(folder)
-    stage = _make_temp_folder(folder)
-    try:
+    with _staged(folder, "; the model folder is unchanged") as stage:
         for p in folder.iterdir():
             if p.is_file() and not is_temporary(p.name):
                 try:
@@ -231,12 +222,22 @@ def edit_folder(folder: str | Path) -> Iterator[Path]:
                 except OSError:
                     shutil.copy2(p, stage / p.name)
         yield stage
+
+
+@contextlib.contextmanager
+def _staged(dest: Path, unchanged: str) -> Iterator[Path]:
+    """A temporary folder beside ``dest`` to write a model into; on leaving the block its manifest
+    is written and it replaces ``dest``. On an error it is removed, ``dest`` is left as it was, and
+    an ``OSError`` becomes a :class:`DiskError` naming ``dest`` (``unchanged`` completes it)."""
+    stage = _make_temp_folder(dest)
+    try:
+        yield stage
         write_manifest(stage)
-        replace_folder(stage, folder)
+        replace_folder(stage, dest)
     except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         if isinstance(exc, OSError):
-            raise disk_error(folder, exc, "; the model folder is unchanged") from exc
+            raise disk_error(dest, exc, unchanged) from exc
         raise
 
 
