@@ -17,81 +17,27 @@ import stat
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from snnapp.core.data import download, status
 from snnapp.core.data import _download as download_module
+from snnapp.core.data import download, status
 from snnapp.core.errors import DataError
+from tests.loopback_http import Server, serve, server_url, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 TOP = "free-spoken-digit-dataset-1.0.10"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """``/<mode>/<path>``: plain, slow (trickles the body), or a redirect (to-port, to-host, same)."""
-
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.server.requests.append(self.path)
-        mode, _, rest = self.path.lstrip("/").partition("/")
-        port = self.server.server_port
-        if mode == "to-port":  # /to-port/<port>/<rest>
-            other, _, rest = rest.partition("/")
-            return self._redirect(f"http://127.0.0.1:{other}/{rest}")
-        if mode == "to-host":  # /to-host/<host>/<rest>, same port
-            host, _, rest = rest.partition("/")
-            return self._redirect(f"http://{host}:{port}/{rest}")
-        if mode == "same":
-            return self._redirect(f"/{rest}")  # relative: the same server
-        body = self.server.files.get("/" + rest)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode == "slow":
-            for i in range(0, len(body), 1 << 16):
-                self.wfile.write(body[i:i + (1 << 16)])
-                time.sleep(0.05)
-        else:
-            self.wfile.write(body)
-
-    def _redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
-class _Server(ThreadingHTTPServer):
-    files: dict[str, bytes]
-    requests: list[str]
-
-
-def _serve() -> _Server:
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    srv.files, srv.requests = {}, []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
 @pytest.fixture(scope="module")
-def servers(data_dir: Path) -> Iterator[tuple[_Server, _Server]]:
+def servers(data_dir: Path) -> Iterator[tuple[Server, Server]]:
     """Two servers on two ports; both serve MNIST, and broken versions of its first file."""
     files = {f"/mnist/{n}.gz": (data_dir / "mnist" / f"{n}.gz").read_bytes() for n in MNIST_NAMES}
     first = f"{MNIST_NAMES[0]}.gz"  # downloaded first: a download stops at it
@@ -99,17 +45,10 @@ def servers(data_dir: Path) -> Iterator[tuple[_Server, _Server]]:
     files[f"/flipped/{first}"] = body[:mid] + bytes([body[mid] ^ 1]) + body[mid + 1:]
     files[f"/cut/{first}"] = body[: len(body) * 3 // 4]  # honestly announced, just incomplete
     files[f"/padded/{first}"] = gzip.compress(gzip.decompress(body) + b"\0", compresslevel=1)
-    pair = (_serve(), _serve())
-    for srv in pair:
-        srv.files = dict(files)
+    pair = (serve(files), serve(files))
     yield pair
     for srv in pair:
-        srv.shutdown()
-        srv.server_close()
-
-
-def _url(srv: _Server, path: str) -> str:
-    return f"http://127.0.0.1:{srv.server_port}{path}"
+        stop(srv)
 
 
 def _finished_files(folder: Path) -> list[str]:
@@ -124,7 +63,7 @@ def _finished_files(folder: Path) -> list[str]:
                                               ("padded", "md5|size|bytes")])
 def test_damaged_mnist_downloads_are_refused(servers, tmp_path: Path, mode: str, reason: str) -> None:
     with pytest.raises(DataError, match=reason):
-        download("mnist", tmp_path, base_urls={"mnist": _url(servers[0], f"/plain/{mode}/")})
+        download("mnist", tmp_path, base_urls={"mnist": server_url(servers[0], f"/plain/{mode}/")})
     assert _finished_files(tmp_path) == [] and list((tmp_path / "mnist").iterdir()) == []
 
 
@@ -132,7 +71,7 @@ _DOWNLOAD = "import sys; from snnapp.core.data import download; download('mnist'
 
 
 def test_download_killed_mid_transfer_leaves_only_a_part_file(servers, tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _DOWNLOAD, str(tmp_path), _url(servers[0], "/slow/mnist/")],
+    proc = subprocess.Popen([sys.executable, "-c", _DOWNLOAD, str(tmp_path), server_url(servers[0], "/slow/mnist/")],
                             cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     part = tmp_path / "mnist" / "train-images-idx3-ubyte.gz.part"
     end = time.monotonic() + 60
@@ -144,7 +83,7 @@ def test_download_killed_mid_transfer_leaves_only_a_part_file(servers, tmp_path:
     assert _finished_files(tmp_path) == []
     mnist = status(tmp_path)[0]
     assert not mnist.present and not mnist.verified
-    download("mnist", tmp_path, base_urls={"mnist": _url(servers[0], "/plain/mnist/")})  # starts over
+    download("mnist", tmp_path, base_urls={"mnist": server_url(servers[0], "/plain/mnist/")})  # starts over
     assert status(tmp_path)[0].verified
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(f"{n}.gz" for n in MNIST_NAMES)
 
@@ -155,7 +94,7 @@ def test_plain_http_redirect_to_another_port_is_refused(servers, tmp_path: Path)
     a, b = servers
     before = list(b.requests)
     with pytest.raises(DataError, match=rf"refused: http://127\.0\.0\.1:{b.server_port}/plain/mnist/\S+ is not HTTPS"):
-        download("mnist", tmp_path, base_urls={"mnist": _url(a, f"/to-port/{b.server_port}/plain/mnist/")})
+        download("mnist", tmp_path, base_urls={"mnist": server_url(a, f"/to-port/{b.server_port}/plain/mnist/")})
     assert b.requests == before  # the other server was never asked
     assert _finished_files(tmp_path) == []
 
@@ -163,12 +102,12 @@ def test_plain_http_redirect_to_another_port_is_refused(servers, tmp_path: Path)
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.2", "example.invalid"])
 def test_plain_http_redirect_to_another_host_is_refused(servers, tmp_path: Path, host: str) -> None:
     with pytest.raises(DataError, match=rf"refused: http://{host}:\d+/plain/mnist/\S+ is not HTTPS"):
-        download("mnist", tmp_path, base_urls={"mnist": _url(servers[0], f"/to-host/{host}/plain/mnist/")})
+        download("mnist", tmp_path, base_urls={"mnist": server_url(servers[0], f"/to-host/{host}/plain/mnist/")})
     assert _finished_files(tmp_path) == []
 
 
 def test_plain_http_redirect_to_the_same_server_is_followed(servers, tmp_path: Path) -> None:
-    download("mnist", tmp_path, base_urls={"mnist": _url(servers[0], "/same/plain/mnist/")})
+    download("mnist", tmp_path, base_urls={"mnist": server_url(servers[0], "/same/plain/mnist/")})
     assert status(tmp_path)[0].verified
 
 
@@ -237,7 +176,7 @@ def _tar(members: dict[str, bytes], links: dict[str, tuple[bytes, str]]) -> byte
 def _fsdd(servers, tmp_path: Path, body: bytes) -> Path:
     servers[0].files["/archive"] = body
     data = tmp_path / "data"
-    download("fsdd", data, base_urls={"fsdd": _url(servers[0], "/plain/archive")})
+    download("fsdd", data, base_urls={"fsdd": server_url(servers[0], "/plain/archive")})
     return data
 
 

@@ -4,87 +4,39 @@ from __future__ import annotations
 
 import gzip
 import io
-import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from snnapp.core.data import download, list_fsdd, load_mnist, status
 from snnapp.core.data import _download as download_module
+from snnapp.core.data import download, list_fsdd, load_mnist, status
 from snnapp.core.errors import DataError
+from tests.loopback_http import Server, serve, server_url, stop
 
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Serves ``server.files``; prefixes choose misbehaviour: truncation, lies, redirects."""
-
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-    def do_GET(self) -> None:
-        self.server.requests.append(self.path)
-        mode, _, rest = self.path.lstrip("/").partition("/")
-        if mode == "redirect-external":
-            return self._redirect(f"http://example.invalid/{rest}")
-        if mode == "redirect-local":
-            return self._redirect(f"http://127.0.0.1:{self.server.server_port}/{rest}")
-        body = self.server.files.get("/" + rest)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        if mode != "no-length":
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode in ("short", "no-length"):
-            body = body[: len(body) // 2]  # then close: the transfer stops early
-        self.wfile.write(body)
-
-    def _redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
-class _Server(ThreadingHTTPServer):
-    files: dict[str, bytes]
-    requests: list[str]
-
-
 @pytest.fixture(scope="module")
-def server(shared_data: Path) -> Iterator[_Server]:
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    srv.files = {f"/mnist/{n}.gz": (shared_data / "mnist" / f"{n}.gz").read_bytes() for n in MNIST_NAMES}
-    labels = bytearray(gzip.decompress(srv.files["/mnist/train-labels-idx1-ubyte.gz"]))
+def server(shared_data: Path) -> Iterator[Server]:
+    files = {f"/mnist/{n}.gz": (shared_data / "mnist" / f"{n}.gz").read_bytes() for n in MNIST_NAMES}
+    labels = bytearray(gzip.decompress(files["/mnist/train-labels-idx1-ubyte.gz"]))
     labels[100] = (labels[100] + 1) % 10  # well-formed, wrong content
-    srv.files["/bad-mnist/train-labels-idx1-ubyte.gz"] = gzip.compress(bytes(labels))
-    srv.files["/bad-mnist/train-images-idx3-ubyte.gz"] = srv.files["/mnist/train-images-idx3-ubyte.gz"]
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
+    files["/bad-mnist/train-labels-idx1-ubyte.gz"] = gzip.compress(bytes(labels))
+    files["/bad-mnist/train-images-idx3-ubyte.gz"] = files["/mnist/train-images-idx3-ubyte.gz"]
+    srv = serve(files)
     yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def _url(server: _Server, path: str) -> str:
-    return f"http://127.0.0.1:{server.server_port}{path}"
+    stop(srv)
 
 
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part") or p.name.startswith("."))
 
 
-def test_mnist_download_verifies_and_loads(server: _Server, tmp_path: Path) -> None:
+def test_mnist_download_verifies_and_loads(server: Server, tmp_path: Path) -> None:
     seen: dict[str, tuple[int, int | None]] = {}
-    paths = download("mnist", tmp_path, base_urls={"mnist": _url(server, "/plain/mnist/")},
+    paths = download("mnist", tmp_path, base_urls={"mnist": server_url(server, "/plain/mnist/")},
                      progress=lambda label, done, total: seen.__setitem__(label, (done, total)))
     assert paths == [tmp_path / "mnist" / f"{n}.gz" for n in MNIST_NAMES]
     assert seen["t10k-labels-idx1-ubyte.gz"] == (len(server.files["/mnist/t10k-labels-idx1-ubyte.gz"]),) * 2
@@ -94,14 +46,14 @@ def test_mnist_download_verifies_and_loads(server: _Server, tmp_path: Path) -> N
     mnist_status = status(tmp_path)[0]
     assert mnist_status.present and mnist_status.verified
     before = len(server.requests)
-    download("mnist", tmp_path, base_urls={"mnist": _url(server, "/plain/mnist/")})
+    download("mnist", tmp_path, base_urls={"mnist": server_url(server, "/plain/mnist/")})
     assert len(server.requests) == before  # verified data is not fetched again
 
 
-def test_corrupt_download_leaves_no_file(server: _Server, tmp_path: Path) -> None:
+def test_corrupt_download_leaves_no_file(server: Server, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.*md5") as info:
-        download("mnist", tmp_path, base_urls={"mnist": _url(server, "/plain/bad-mnist/")})
-    assert _url(server, "/plain/bad-mnist/train-labels-idx1-ubyte.gz") in str(info.value)
+        download("mnist", tmp_path, base_urls={"mnist": server_url(server, "/plain/bad-mnist/")})
+    assert server_url(server, "/plain/bad-mnist/train-labels-idx1-ubyte.gz") in str(info.value)
     folder = tmp_path / "mnist"
     assert not (folder / "train-labels-idx1-ubyte.gz").exists()
     assert (folder / "train-images-idx3-ubyte.gz").exists()  # the good one before it is kept
@@ -109,20 +61,20 @@ def test_corrupt_download_leaves_no_file(server: _Server, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("mode", "reason"), [("short", "closed after"), ("no-length", "damaged|md5")])
-def test_truncated_transfer_leaves_no_file(server: _Server, tmp_path: Path, mode: str, reason: str) -> None:
+def test_truncated_transfer_leaves_no_file(server: Server, tmp_path: Path, mode: str, reason: str) -> None:
     with pytest.raises(DataError, match=rf"train-images-idx3-ubyte.*({reason})"):
-        download("mnist", tmp_path, base_urls={"mnist": _url(server, f"/{mode}/mnist/")})
+        download("mnist", tmp_path, base_urls={"mnist": server_url(server, f"/{mode}/mnist/")})
     assert list((tmp_path / "mnist").iterdir()) == []
 
 
-def test_redirect_to_plain_http_elsewhere_is_refused(server: _Server, tmp_path: Path) -> None:
+def test_redirect_to_plain_http_elsewhere_is_refused(server: Server, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"refused.*http://example.invalid/mnist/train-images"):
-        download("mnist", tmp_path, base_urls={"mnist": _url(server, "/redirect-external/mnist/")})
+        download("mnist", tmp_path, base_urls={"mnist": server_url(server, "/redirect-external/mnist/")})
     assert list((tmp_path / "mnist").iterdir()) == []
 
 
-def test_redirect_within_loopback_is_followed(server: _Server, tmp_path: Path) -> None:
-    download("mnist", tmp_path, base_urls={"mnist": _url(server, "/redirect-local/plain/mnist/")})
+def test_redirect_within_loopback_is_followed(server: Server, tmp_path: Path) -> None:
+    download("mnist", tmp_path, base_urls={"mnist": server_url(server, "/redirect-local/plain/mnist/")})
     assert status(tmp_path)[0].verified
 
 
@@ -141,13 +93,13 @@ def test_offline_error_says_what_and_how(tmp_path: Path) -> None:
     assert "SNNAPP_DATA_DIR" in message and "--data-dir" in message
 
 
-def test_falls_back_to_second_mirror(server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(download_module, "MNIST_MIRRORS", (_url(server, "/plain/nowhere/"), _url(server, "/plain/mnist/")))
+def test_falls_back_to_second_mirror(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(download_module, "MNIST_MIRRORS", (server_url(server, "/plain/nowhere/"), server_url(server, "/plain/mnist/")))
     download("mnist", tmp_path)
     assert status(tmp_path)[0].verified
 
 
-def test_damaged_local_copy_is_replaced(server: _Server, shared_data: Path, tmp_path: Path) -> None:
+def test_damaged_local_copy_is_replaced(server: Server, shared_data: Path, tmp_path: Path) -> None:
     folder = tmp_path / "mnist"
     folder.mkdir()
     raw = bytearray(gzip.decompress((shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()))
@@ -155,7 +107,7 @@ def test_damaged_local_copy_is_replaced(server: _Server, shared_data: Path, tmp_
     (folder / "t10k-labels-idx1-ubyte").write_bytes(raw)
     first = status(tmp_path)[0]
     assert not first.present and not first.verified
-    download("mnist", tmp_path, base_urls={"mnist": _url(server, "/plain/mnist/")})
+    download("mnist", tmp_path, base_urls={"mnist": server_url(server, "/plain/mnist/")})
     assert not (folder / "t10k-labels-idx1-ubyte").exists()
     assert status(tmp_path)[0].verified
 
@@ -191,13 +143,13 @@ def fsdd_members(shared_data: Path) -> dict[str, bytes]:
     return members
 
 
-def test_fsdd_download_extracts_and_verifies(server: _Server, fsdd_members: dict[str, bytes], tmp_path: Path) -> None:
+def test_fsdd_download_extracts_and_verifies(server: Server, fsdd_members: dict[str, bytes], tmp_path: Path) -> None:
     server.files["/fsdd.zip"] = _zip(fsdd_members)
     stale = tmp_path / "fsdd" / "recordings"
     stale.mkdir(parents=True)
     (stale / "0_george_0.wav").write_bytes(b"not the real one")
     assert status(tmp_path)[1].present and not status(tmp_path)[1].verified
-    assert download("fsdd", tmp_path, base_urls={"fsdd": _url(server, "/plain/fsdd.zip")}) == [stale]
+    assert download("fsdd", tmp_path, base_urls={"fsdd": server_url(server, "/plain/fsdd.zip")}) == [stale]
     assert len(list(stale.iterdir())) == 3000
     assert not (stale / "README.md").exists()
     assert status(tmp_path)[1].verified
@@ -205,34 +157,34 @@ def test_fsdd_download_extracts_and_verifies(server: _Server, fsdd_members: dict
     assert sorted(p.name for p in (tmp_path / "fsdd").iterdir()) == ["recordings"]  # no zip, no staging
 
 
-def test_fsdd_with_changed_recording_is_rejected(server: _Server, fsdd_members: dict[str, bytes], tmp_path: Path) -> None:
+def test_fsdd_with_changed_recording_is_rejected(server: Server, fsdd_members: dict[str, bytes], tmp_path: Path) -> None:
     members = dict(fsdd_members)
     name = "free-spoken-digit-dataset-1.0.10/recordings/5_theo_17.wav"
     members[name] = members[name][:-1] + bytes([members[name][-1] ^ 1])
     server.files["/fsdd-bad.zip"] = _zip(members)
     with pytest.raises(DataError, match="manifest differs"):
-        download("fsdd", tmp_path, base_urls={"fsdd": _url(server, "/plain/fsdd-bad.zip")})
+        download("fsdd", tmp_path, base_urls={"fsdd": server_url(server, "/plain/fsdd-bad.zip")})
     assert list((tmp_path / "fsdd").iterdir()) == []
 
 
 @pytest.mark.parametrize("evil", ["top/recordings/../../../evil.wav", "/tmp/evil.wav", "top/../evil.wav"])
-def test_zip_member_escaping_target_is_rejected(server: _Server, tmp_path: Path, evil: str) -> None:
+def test_zip_member_escaping_target_is_rejected(server: Server, tmp_path: Path, evil: str) -> None:
     server.files["/evil.zip"] = _zip({"top/recordings/0_george_0.wav": b"RIFF", evil: b"RIFF"})
     with pytest.raises(DataError, match="outside the target folder"):
-        download("fsdd", tmp_path / "data", base_urls={"fsdd": _url(server, "/plain/evil.zip")})
+        download("fsdd", tmp_path / "data", base_urls={"fsdd": server_url(server, "/plain/evil.zip")})
     assert [p.name for p in tmp_path.rglob("*")] == ["data", "fsdd"]
 
 
-def test_fsdd_download_that_is_not_a_zip(server: _Server, tmp_path: Path) -> None:
+def test_fsdd_download_that_is_not_a_zip(server: Server, tmp_path: Path) -> None:
     server.files["/junk.zip"] = b"<html>rate limited</html>"
     with pytest.raises(DataError, match="damaged"):
-        download("fsdd", tmp_path, base_urls={"fsdd": _url(server, "/plain/junk.zip")})
+        download("fsdd", tmp_path, base_urls={"fsdd": server_url(server, "/plain/junk.zip")})
     assert list((tmp_path / "fsdd").iterdir()) == []
 
 
-def test_fsdd_http_error_names_target_and_remedy(server: _Server, tmp_path: Path) -> None:
+def test_fsdd_http_error_names_target_and_remedy(server: Server, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"HTTP 404.*fsdd/recordings.*SNNAPP_DATA_DIR"):
-        download("fsdd", tmp_path, base_urls={"fsdd": _url(server, "/plain/missing.zip")})
+        download("fsdd", tmp_path, base_urls={"fsdd": server_url(server, "/plain/missing.zip")})
 
 
 def test_status_of_empty_dir(tmp_path: Path) -> None:
