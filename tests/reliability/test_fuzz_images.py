@@ -26,7 +26,7 @@ from PIL import Image
 
 from snnapp.core.errors import ConfigError, InputError
 from snnapp.core.preprocess import ImageConfig, image_features, load_image, to_mnist
-from snnapp.core.preprocess._image import MAX_PIXELS, MAX_SIDE
+from snnapp.core.preprocess._image_file import MAX_PIXELS, MAX_SIDE
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -15,19 +15,20 @@ from snnapp.core.preprocess._audio import (
     trim_silence,
 )
 from snnapp.core.preprocess._augment import augment_waveform
-from snnapp.core.preprocess._image import ImageConfig, image_features, load_image, to_mnist
+from snnapp.core.preprocess._image import ImageConfig, image_features, to_mnist
+from snnapp.core.preprocess._image_file import load_image
 
 __all__ = [
     "AudioConfig",
+    "ImageConfig",
+    "audio_features",
+    "augment_waveform",
+    "image_features",
+    "load_image",
     "load_wav",
-    "to_mono",
-    "trim_silence",
     "mfcc_frames",
     "stream_wav",
-    "audio_features",
-    "ImageConfig",
-    "load_image",
     "to_mnist",
-    "image_features",
-    "augment_waveform",
+    "to_mono",
+    "trim_silence",
 ]
