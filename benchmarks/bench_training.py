@@ -156,11 +156,12 @@ class Side(NamedTuple):
     forward: Callable[[Tensor], Tensor]  # images [B, 1, 28, 28] -> output spikes [T, B, 10] or counts [B, 10]
 
 
-def build_side(kind: str, fold: bool = True, channels_last: bool = False) -> Side:
+def build_side(kind: str, fold: bool = True, channels_last: bool = False, bf16: bool = False) -> Side:
     """``baseline`` (snnTorch tutorial, Adam 2e-3), ``pieces`` (same network and initial weights,
-    snnapp's LIF and loss) or ``default`` (shipped image network, its loss and AdamW)."""
+    snnapp's LIF and loss) or ``default`` (shipped image network, its loss and AdamW). ``bf16``:
+    the forward pass under bfloat16 autocast (the default follows its recipe's precision)."""
     torch.manual_seed(0)
-    tut = tutorial_net()
+    tut, tc = tutorial_net(), None
     if kind == "baseline":
         net, opt = tut, torch.optim.Adam(tut.parameters(), lr=2e-3)
         loss = SF.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2)
@@ -178,10 +179,14 @@ def build_side(kind: str, fold: bool = True, channels_last: bool = False) -> Sid
     else:
         raise ValueError(f"unknown side {kind!r}")
 
+    bf16 = bf16 or (tc is not None and tc.precision == "bf16")  # the default: the shipped recipe's arithmetic
+
     def step(x: Tensor, y: Tensor) -> None:
         net.train()
         opt.zero_grad(set_to_none=True)
-        loss(fwd(x), y).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = fwd(x)
+        loss(out.float(), y).backward()
         opt.step()
     return Side(net, opt, step, fwd)
 
@@ -303,9 +308,11 @@ def run_throughput(cfg: BenchConfig, data: Mnist) -> dict:
     base, n = build_side("baseline"), torch.get_num_threads()
     res: dict = {"baseline": throughput(base.step, train_b, cfg),
                  "baseline_profile": profile(base.step, train_b[: cfg.profile_batches])}
-    variants = [("per-step", False, False, None), ("folded", True, False, None), ("folded + channels_last", True, True, None)]
-    variants += [(f"folded, {k} thread(s)", True, False, k) for k in sorted({1, n // 2} - {0, n})]  # never more than now
-    res["pieces"] = {name: throughput(build_side("pieces", fold, cl).step, train_b, cfg, k) for name, fold, cl, k in variants}
+    variants = [("per-step", False, False, False, None), ("folded", True, False, False, None),
+                ("folded + channels_last", True, True, False, None), ("per-step + bf16 autocast", False, False, True, None)]
+    variants += [(f"folded, {k} thread(s)", True, False, False, k) for k in sorted({1, n // 2} - {0, n})]  # never more than now
+    res["pieces"] = {name: throughput(build_side("pieces", fold, cl, bf16).step, train_b, cfg, k)
+                     for name, fold, cl, bf16, k in variants}
     res["default"] = throughput(build_side("default").step, train_b, cfg)
     res["inference"] = {}
     for kind in ("baseline", "default"):
@@ -343,7 +350,8 @@ def report(res: dict) -> str:
     lines += [f"| {k} | {v:.1%} |" for k, v in tp["baseline_profile"]["groups"].items()]
     lines += [f"| op `{k}` | {v:.1%} |" for k, v in tp["baseline_profile"]["top_ops"]]
     p = {k: v["samples_per_s"] for k, v in tp["pieces"].items()}
-    helped = {"folded vs per-step": p["folded"] / p["per-step"], "channels_last (folded)": p["folded + channels_last"] / p["folded"]}
+    helped = {"folded vs per-step": p["folded"] / p["per-step"], "channels_last (folded)": p["folded + channels_last"] / p["folded"],
+              "bf16 autocast (per-step)": p["per-step + bf16 autocast"] / p["per-step"]}
     helped |= {f"{k.split(', ')[1]} vs {res['environment']['threads']} (folded)": v / p["folded"]
                for k, v in p.items() if "thread" in k}
     lines += ["", "| pieces option | speed-up | helped (> 5 %) |", "|---|---:|---|"]

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from snnapp.core.modelio import ModelConfig
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on; saved in the model's config and its checkpoint."""
@@ -39,6 +42,10 @@ class TrainConfig:
     audio_copies: int = 4
     #: Per sample, the probability that one modality is silenced (multimodal training).
     modality_dropout: float = 0.2
+    #: Arithmetic of the training forward pass: "fp32", or "bf16" (autocast: convolutions and
+    #: linear layers in bfloat16, neuron state and weights in float32), much faster on CPUs with
+    #: native bfloat16 (AVX512-BF16, AMX) and on GPUs; evaluation and inference stay float32.
+    precision: str = "fp32"
     #: Model folders whose weights (those whose names and shapes fit) start the training, e.g.
     #: trained unimodal models for the branches of a multimodal one.
     init_from: tuple[str, ...] = ()
@@ -50,6 +57,8 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}")
         if self.loss in ("mse_count", "mse_rate") and not 0.0 <= self.incorrect_rate < self.correct_rate <= 1.0:
             raise ConfigError(
                 f"need 0 <= incorrect rate < correct rate <= 1, got {self.incorrect_rate} and {self.correct_rate}")

@@ -164,8 +164,9 @@ def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_e
         b = make_batch(train_ex, idx, cfg.network.num_steps, cfg.encoder, dev, pairs=pairs, rng=rng,
                        image_aug=image_aug)
         m_img, m_aud = _masks(cfg, len(idx), rng, dev)
-        res = net(b.image, b.audio, m_img, m_aud)
-        loss = loss_fn(res.counts, b.labels)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            res = net(b.image, b.audio, m_img, m_aud)
+        loss = loss_fn(res.counts.float(), b.labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -82,3 +82,16 @@ def test_an_image_model_takes_steps_that_do_not_divide_the_audio_frames(tmp_path
     with pytest.raises(ConfigError, match="do not divide into 3 time steps"):
         train(_cfg(network=NetworkConfig(mode="audio", num_steps=3, audio_hidden=(8,)), epochs=1, limit=64),
               tmp_path / "a", data_dir, device="cpu", cache_dir=cache_dir)
+
+
+def test_bf16_training_learns_and_saves_float32_weights(tmp_path: Path, data_dir: Path, cache_dir: Path):
+    fp32 = train(_cfg(), tmp_path / "a", data_dir, device="cpu", cache_dir=cache_dir)
+    bf16 = train(_cfg(precision="bf16"), tmp_path / "b", data_dir, device="cpu", cache_dir=cache_dir)
+    folder = load_model(bf16.model_dir)
+    assert folder.config.training["precision"] == "bf16"
+    assert all(np.asarray(w).dtype == np.float32 for k, w in folder.weights.items() if "num_batches" not in k)
+    assert bf16.metrics["history"][-1]["train_accuracy"] > 0.2  # it learns, as float32 does
+    a, b = load_model(fp32.model_dir).weights, folder.weights
+    assert any(not np.array_equal(a[k], b[k]) for k in a)  # and the arithmetic really differed
+    with pytest.raises(ConfigError, match="unknown precision 'fp16'"):
+        _cfg(precision="fp16")
