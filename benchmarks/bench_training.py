@@ -191,6 +191,36 @@ def build_side(kind: str, fold: bool = True, channels_last: bool = False, bf16: 
     return Side(net, opt, step, fwd)
 
 
+#: Variants of the default network measured beside it: (name, network settings, precision).
+CANDIDATES = (
+    ("pool currents before the neurons", {"pool_before_spike": True}, "fp32"),
+    ("pool before + bf16 autocast", {"pool_before_spike": True}, "bf16"),
+    ("pool before, 16c3-32c3", {"pool_before_spike": True, "image_channels": (16, 32)}, "fp32"),
+    ("pool before, 32c3-32c3", {"pool_before_spike": True, "image_channels": (32, 32)}, "fp32"),
+    ("pool before, 24c3-48c3, T=3", {"pool_before_spike": True, "image_channels": (24, 48), "num_steps": 3}, "fp32"),
+    ("pool before, T=2", {"pool_before_spike": True, "num_steps": 2}, "fp32"),
+)
+
+
+def candidate_step(network: dict, precision: str) -> Step:
+    """A training step of the shipped recipe with other network settings and precision."""
+    tc = shipped_recipe()
+    tc = replace(tc, network=replace(tc.network, **network), precision=precision)
+    torch.manual_seed(0)
+    net = SpikingDigitNet(tc.network)
+    loss = make_loss(tc.loss, net.cfg.num_steps, tc.correct_rate, tc.incorrect_rate)
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+
+    def step(x: Tensor, y: Tensor) -> None:
+        net.train()
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = net(x).counts
+        loss(out.float(), y).backward()
+        opt.step()
+    return step
+
+
 def shipped_recipe() -> TrainConfig:
     """The network and training settings of the shipped image model: what "default" measures."""
     return TrainConfig.of_model(load_model(shipped_model("image")).config)
@@ -314,6 +344,7 @@ def run_throughput(cfg: BenchConfig, data: Mnist) -> dict:
     res["pieces"] = {name: throughput(build_side("pieces", fold, cl, bf16).step, train_b, cfg, k)
                      for name, fold, cl, bf16, k in variants}
     res["default"] = throughput(build_side("default").step, train_b, cfg)
+    res["candidates"] = {name: throughput(candidate_step(net, prec), train_b, cfg) for name, net, prec in CANDIDATES}
     res["inference"] = {}
     for kind in ("baseline", "default"):
         side = build_side(kind)
@@ -329,6 +360,7 @@ def ratios(res: dict) -> dict:
     tp, base = res["throughput"], res["throughput"]["baseline"]["samples_per_s"]
     out = {f"pieces: {k}": v["samples_per_s"] / base for k, v in tp["pieces"].items()}
     out["default"] = tp["default"]["samples_per_s"] / base
+    out |= {f"candidate: {k}": v["samples_per_s"] / base for k, v in tp.get("candidates", {}).items()}
     out["inference default"] = tp["inference"]["default"]["samples_per_s"] / tp["inference"]["baseline"]["samples_per_s"]
     tb, td = (res.get("time_to_accuracy") or {}).get("baseline"), (res.get("time_to_accuracy") or {}).get("default")
     if tb and td and td["reached"]:
@@ -341,8 +373,9 @@ def report(res: dict) -> str:
     tp, r, c = res["throughput"], res["ratios"], res["config"]
     rows = [(f"baseline: snnTorch tutorial, T=25, batch {c['batch_size']}", tp["baseline"], 1.0)]
     rows += [(f"pieces: {k}", v, r[f"pieces: {k}"]) for k, v in tp["pieces"].items()]
-    rows += [("snnapp default: T=4, direct", tp["default"], r["default"]),
-             (f"inference, batch {c['infer_batch']}: baseline", tp["inference"]["baseline"], 1.0),
+    rows += [("snnapp default: T=4, direct", tp["default"], r["default"])]
+    rows += [(f"default network, {k}", v, r[f"candidate: {k}"]) for k, v in tp.get("candidates", {}).items()]
+    rows += [(f"inference, batch {c['infer_batch']}: baseline", tp["inference"]["baseline"], 1.0),
              ("inference: snnapp default", tp["inference"]["default"], r["inference default"])]
     lines = ["| training (forward+backward+step) | samples/s | x baseline |", "|---|---:|---:|"]
     lines += [f"| {name} | {v['samples_per_s']:,.1f} | {x:.2f} |" for name, v, x in rows]
