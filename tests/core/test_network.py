@@ -230,8 +230,8 @@ def test_config_validation(kw: dict, match: str) -> None:
 
 
 @pytest.mark.parametrize("mode,kind", [("image", "static"), ("image", "spikes"), ("multimodal", "static")])
-def test_pooling_spikes_instead_of_currents_also_equals_the_step_loop(mode: str, kind: str) -> None:
-    net = _net(_cfg(mode, pool_before_spike=False))
+def test_pooling_currents_instead_of_spikes_also_equals_the_step_loop(mode: str, kind: str) -> None:
+    net = _net(_cfg(mode, pool_before_spike=True))
     image, audio = _inputs(mode, kind)
     with torch.no_grad():
         seq = net(image, audio)
@@ -240,8 +240,8 @@ def test_pooling_spikes_instead_of_currents_also_equals_the_step_loop(mode: str,
 
 
 def test_pooling_order_sets_the_neuron_map_sizes() -> None:
-    first = SpikingDigitNet(_cfg("image"))
-    after = SpikingDigitNet(_cfg("image", pool_before_spike=False))
+    first = SpikingDigitNet(_cfg("image", pool_before_spike=True))
+    after = SpikingDigitNet(_cfg("image"))
     assert [s.shape[1:] for s in first.initial_state(1)[:2]] == [(3, 14, 14), (4, 7, 7)]
     assert [s.shape[1:] for s in after.initial_state(1)[:2]] == [(3, 28, 28), (4, 14, 14)]
     # the same weights give different networks: pooling currents is not pooling spikes
@@ -252,7 +252,7 @@ def test_pooling_order_sets_the_neuron_map_sizes() -> None:
 
 
 def test_configs_written_before_the_pooling_setting_pool_spikes() -> None:
-    d = _cfg("image").to_dict()
+    d = _cfg("image", pool_before_spike=True).to_dict()
     assert d.pop("pool_before_spike") is True
     assert NetworkConfig.from_dict(d).pool_before_spike is False
 

@@ -19,7 +19,8 @@ class NetworkConfig:
     with 2x2 max pooling); ``image_hidden`` the fully connected layer after them.
     ``pool_before_spike`` pools each convolution's current before its neurons instead of pooling
     their spikes: the neurons then run on maps a quarter the size, and with a static image the
-    first convolution, batch norm and pooling all run once for all steps.
+    first convolution, batch norm and pooling all run once for all steps. About 2-3x faster to
+    train on a CPU, and about 0.1-0.2 points less accurate on MNIST (see benchmarks/RESULTS.md).
     ``audio_hidden`` are the audio branch's fully connected layers. Both branches end in spiking
     hidden layers that feed the 10 output neurons through one linear fusion.
     """
@@ -41,7 +42,7 @@ class NetworkConfig:
     #: neurons far from threshold, which matters with few time steps.
     slope: float = 5.0
     batchnorm: bool = True
-    pool_before_spike: bool = True
+    pool_before_spike: bool = False
     dropout: float = 0.1
     #: Extra parameters of the conductance neuron (``CondLIFParameters`` field names).
     cond_params: dict = field(default_factory=dict)
@@ -83,5 +84,4 @@ class NetworkConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ConfigError(f"unknown network settings: {', '.join(sorted(unknown))}")
-        # configs written before the setting existed pooled spikes
-        return cls(**{"pool_before_spike": False, **d})
+        return cls(**d)
