@@ -17,7 +17,7 @@ from ._conductance import (
     cond_lif_step_current,
     drive_to_conductances,
 )
-from ._lif import LIFParameters, Reset, lif_initial_state, lif_step
+from ._lif import LIFParameters, Reset, lif_initial_state, lif_rest_step, lif_step
 from ._modules import LIF, CondLIF, NeuronKind, State, make_neuron
 from ._surrogate import SURROGATES, Surrogate, heaviside, no_surrogate, spike, surrogate_enabled
 
@@ -38,6 +38,7 @@ __all__ = [
     "drive_to_conductances",
     "heaviside",
     "lif_initial_state",
+    "lif_rest_step",
     "lif_step",
     "make_neuron",
     "no_surrogate",

@@ -80,7 +80,20 @@ def lif_step(x: Tensor, v: Tensor, p: LIFParameters = LIFParameters()) -> tuple[
             v_new = beta * (v * (1.0 - r)) + x
         return spike(v_new - thr, p.slope, p.surrogate), v_new
 
-    v_new = beta * v + x
+    return _fire(beta * v + x, p)
+
+
+def lif_rest_step(x: Tensor, p: LIFParameters = LIFParameters()) -> tuple[Tensor, Tensor]:
+    """:func:`lif_step` from the resting membrane (``v = 0``, no delayed reset): the same numbers,
+    without allocating the zeros or decaying them (the first step of every sequence)."""
+    if p.reset_delay:
+        raise ValueError("lif_rest_step: with reset_delay, start from lif_step and zeros")
+    return _fire(x, p)
+
+
+def _fire(v_new: Tensor, p: LIFParameters) -> tuple[Tensor, Tensor]:
+    """Spike where the integrated membrane ``v_new`` exceeds the threshold, then reset it."""
+    thr = p.threshold
     s = spike(v_new - thr, p.slope, p.surrogate)
     s_d = s.detach()
     if p.reset == "subtract":

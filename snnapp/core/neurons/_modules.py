@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ._conductance import CondLIFParameters, cond_lif_step_current
-from ._lif import LIFParameters, lif_step
+from ._lif import LIFParameters, lif_rest_step, lif_step
 
 State = tuple[Tensor, ...]
 
@@ -64,8 +64,13 @@ class LIF(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One step: ``(spikes, (v',))``; ``state=None`` starts from rest."""
+        p = self._params()
+        if state is None and not p.reset_delay:
+            # from rest, beta * 0 + x is x: no zeros to allocate, no decay to compute (same numbers)
+            s, v = lif_rest_step(x, p)
+            return s, (v,)
         (v,) = self.initial_state(x) if state is None else state
-        s, v = lif_step(x, v, self._params())
+        s, v = lif_step(x, v, p)
         return s, (v,)
 
     def extra_repr(self) -> str:

@@ -8,7 +8,7 @@ import torch
 from snntorch import surrogate as snn_surrogate
 from torch import Tensor
 
-from snnapp.core.neurons import LIFParameters, lif_step
+from snnapp.core.neurons import LIF, LIFParameters, lif_rest_step, lif_step
 
 STEPS = 20
 
@@ -124,3 +124,21 @@ def test_tensor_beta_is_clamped_like_snntorch() -> None:
 def test_invalid_parameters_are_rejected(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         LIFParameters(**kwargs)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("learn_beta", [False, True])
+def test_the_first_step_from_rest_equals_a_step_from_zeros(reset: str, learn_beta: bool) -> None:
+    torch.manual_seed(0)
+    drive = (torch.randn(3, 5, 7) * 2).requires_grad_()
+    layer = LIF(LIFParameters(beta=0.8, reset=reset, slope=5.0), learn_beta=learn_beta, shape=(7,))
+    s_rest, (v_rest,) = layer(drive[0])  # from rest: lif_rest_step
+    s_zero, (v_zero,) = layer(drive[0], (torch.zeros(5, 7),))
+    assert torch.equal(s_rest, s_zero) and torch.equal(v_rest, v_zero)
+    g_rest = torch.autograd.grad((s_rest * 3 + v_rest).sum(), drive)[0]
+    g_zero = torch.autograd.grad((s_zero * 3 + v_zero).sum(), drive)[0]
+    assert torch.equal(g_rest, g_zero)
+    s, v = lif_rest_step(drive[1], LIFParameters(reset=reset))
+    assert torch.equal(v, lif_step(drive[1], torch.zeros(5, 7), LIFParameters(reset=reset))[1])
+    with pytest.raises(ValueError, match="reset_delay"):
+        lif_rest_step(drive[1], LIFParameters(reset_delay=True))
