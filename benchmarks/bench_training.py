@@ -158,10 +158,12 @@ class Side(NamedTuple):
 
 def build_side(kind: str, fold: bool = True, channels_last: bool = False, bf16: bool = False) -> Side:
     """``baseline`` (snnTorch tutorial, Adam 2e-3), ``pieces`` (same network and initial weights,
-    snnapp's LIF and loss) or ``default`` (shipped image network, its loss and AdamW). ``bf16``:
-    the forward pass under bfloat16 autocast (the default follows its recipe's precision)."""
+    snnapp's LIF and loss) or ``default`` (the shipped image model's recipe, see :func:`recipe_side`).
+    ``bf16``: the forward pass under bfloat16 autocast."""
+    if kind == "default":
+        return recipe_side()
     torch.manual_seed(0)
-    tut, tc = tutorial_net(), None
+    tut = tutorial_net()
     if kind == "baseline":
         net, opt = tut, torch.optim.Adam(tut.parameters(), lr=2e-3)
         loss = SF.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2)
@@ -170,17 +172,26 @@ def build_side(kind: str, fold: bool = True, channels_last: bool = False, bf16: 
         net, count_loss = PiecesNet(fold, channels_last).copy_from(tut), make_loss("mse_count", T_BASE, 0.8, 0.2)
         opt, loss = torch.optim.Adam(net.parameters(), lr=2e-3), lambda out, y: count_loss(out.sum(0), y)
         fwd = lambda x: net(spikegen.rate(x, num_steps=T_BASE))  # noqa: E731
-    elif kind == "default":
-        tc = shipped_recipe()
-        net = SpikingDigitNet(tc.network)
-        loss = make_loss(tc.loss, net.cfg.num_steps, tc.correct_rate, tc.incorrect_rate)
-        opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-        fwd = lambda x: net(x).counts  # noqa: E731
     else:
         raise ValueError(f"unknown side {kind!r}")
+    return Side(net, opt, _train_step(net, opt, loss, fwd, bf16), fwd)
 
-    bf16 = bf16 or (tc is not None and tc.precision == "bf16")  # the default: the shipped recipe's arithmetic
 
+def recipe_side(network: dict | None = None, precision: str | None = None) -> Side:
+    """The shipped image model's network, loss and AdamW, with other ``network`` settings or
+    ``precision`` if given; its forward pass returns spike counts."""
+    tc = shipped_recipe()
+    tc = replace(tc, network=replace(tc.network, **(network or {})), precision=precision or tc.precision)
+    torch.manual_seed(0)
+    net = SpikingDigitNet(tc.network)
+    loss = make_loss(tc.loss, net.cfg.num_steps, tc.correct_rate, tc.incorrect_rate)
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    fwd = lambda x: net(x).counts  # noqa: E731
+    return Side(net, opt, _train_step(net, opt, loss, fwd, tc.precision == "bf16"), fwd)
+
+
+def _train_step(net: nn.Module, opt: torch.optim.Optimizer, loss: Callable, fwd: Callable[[Tensor], Tensor],
+                bf16: bool) -> Step:
     def step(x: Tensor, y: Tensor) -> None:
         net.train()
         opt.zero_grad(set_to_none=True)
@@ -188,7 +199,7 @@ def build_side(kind: str, fold: bool = True, channels_last: bool = False, bf16: 
             out = fwd(x)
         loss(out.float(), y).backward()
         opt.step()
-    return Side(net, opt, step, fwd)
+    return step
 
 
 #: Variants of the default network measured beside it: (name, network settings, precision).
@@ -200,25 +211,6 @@ CANDIDATES = (
     ("pool before, 24c3-48c3, T=3", {"pool_before_spike": True, "image_channels": (24, 48), "num_steps": 3}, "fp32"),
     ("pool before, T=2", {"pool_before_spike": True, "num_steps": 2}, "fp32"),
 )
-
-
-def candidate_step(network: dict, precision: str) -> Step:
-    """A training step of the shipped recipe with other network settings and precision."""
-    tc = shipped_recipe()
-    tc = replace(tc, network=replace(tc.network, **network), precision=precision)
-    torch.manual_seed(0)
-    net = SpikingDigitNet(tc.network)
-    loss = make_loss(tc.loss, net.cfg.num_steps, tc.correct_rate, tc.incorrect_rate)
-    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-
-    def step(x: Tensor, y: Tensor) -> None:
-        net.train()
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = net(x).counts
-        loss(out.float(), y).backward()
-        opt.step()
-    return step
 
 
 def shipped_recipe() -> TrainConfig:
@@ -344,7 +336,7 @@ def run_throughput(cfg: BenchConfig, data: Mnist) -> dict:
     res["pieces"] = {name: throughput(build_side("pieces", fold, cl, bf16).step, train_b, cfg, k)
                      for name, fold, cl, bf16, k in variants}
     res["default"] = throughput(build_side("default").step, train_b, cfg)
-    res["candidates"] = {name: throughput(candidate_step(net, prec), train_b, cfg) for name, net, prec in CANDIDATES}
+    res["candidates"] = {name: throughput(recipe_side(net, prec).step, train_b, cfg) for name, net, prec in CANDIDATES}
     res["inference"] = {}
     for kind in ("baseline", "default"):
         side = build_side(kind)
