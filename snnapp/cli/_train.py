@@ -75,8 +75,8 @@ def train_command(
     image_hidden: Annotated[int, typer.Option(min=1)] = 256,
     pool_before_spike: Annotated[bool, typer.Option(
         "--pool-before-spike/--pool-after-spike",
-        help="Pool each convolution's current before its neurons (2-3x faster to train: neurons on "
-             "quarter-size maps; slightly less accurate), or pool their spikes.")] = False,
+        help="Pool each convolution's current before its neurons (about 1.4x faster to train: neurons "
+             "on quarter-size maps; slightly less accurate), or pool their spikes.")] = False,
     audio_hidden: Annotated[str, typer.Option(help="Sizes of the audio branch's hidden layers.")] = "512,512",
     dropout: Annotated[float, typer.Option(min=0.0, max=0.95, help="Dropout before the fully connected layers.")] = 0.1,
     augment: Annotated[bool, typer.Option(help="Augment images and recordings.")] = True,

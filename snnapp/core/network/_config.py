@@ -19,8 +19,8 @@ class NetworkConfig:
     with 2x2 max pooling); ``image_hidden`` the fully connected layer after them.
     ``pool_before_spike`` pools each convolution's current before its neurons instead of pooling
     their spikes: the neurons then run on maps a quarter the size, and with a static image the
-    first convolution, batch norm and pooling all run once for all steps. About 2-3x faster to
-    train on a CPU, and about 0.1-0.2 points less accurate on MNIST (see benchmarks/RESULTS.md).
+    first convolution, batch norm and pooling all run once for all steps. About 1.4x faster to
+    train on a CPU, and about 0.1 points less accurate on MNIST (see benchmarks/RESULTS.md).
     ``audio_hidden`` are the audio branch's fully connected layers. Both branches end in spiking
     hidden layers that feed the 10 output neurons through one linear fusion.
     """
