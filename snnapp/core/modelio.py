@@ -291,7 +291,7 @@ EXECUTED = (ONNX, "model_window.onnx")
 
 def _regular_file(path: Path) -> None:
     """:class:`ModelError` unless ``path`` is a regular file (a pipe would block, a folder fail)."""
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():  # a link may point anywhere, and change after the check
         if path.exists() or path.is_symlink():
             raise ModelError(f"{path}: not a regular file")
         raise ModelError(f"{path}: missing; a model folder needs {WEIGHTS}, {CONFIG}, {METRICS} and {MANIFEST}")
@@ -328,8 +328,9 @@ def verify_folder(folder: Path) -> None:
         p = folder / name
         if not isinstance(digest, str):
             raise ModelError(f"{folder / MANIFEST}: the checksum of {name} is not a string")
-        if not p.is_file():
-            raise ModelError(f"{p}: missing (listed in the manifest)" if not p.exists() else f"{p}: not a regular file")
+        if not p.is_file() or p.is_symlink():
+            raise ModelError(f"{p}: missing (listed in the manifest)" if not (p.exists() or p.is_symlink())
+                             else f"{p}: not a regular file")
         if p.stat().st_size > MAX_WEIGHTS_BYTES:
             raise ModelError(f"{p}: {p.stat().st_size / 2**20:.0f} MiB is more than any file of a model folder holds")
         if sha256_file(p) != digest:

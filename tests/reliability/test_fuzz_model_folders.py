@@ -523,3 +523,14 @@ def test_damaged_graph_listed_in_the_manifest(models, tmp_path: Path):
     b = open_backend(folder, "onnx")
     with pytest.raises(SnnappError):
         b.run(None, _audio_input())
+
+
+def test_a_file_replaced_by_a_link_to_identical_content_is_refused(models, tmp_path):
+    # the example that found it: metrics.json linked to another model's equal metrics.json
+    folder = _copy(models["audio"], tmp_path / "model")
+    twin = tmp_path / "twin.json"
+    twin.write_bytes((folder / "metrics.json").read_bytes())
+    (folder / "metrics.json").unlink()
+    (folder / "metrics.json").symlink_to(twin)
+    with pytest.raises(ModelError, match="metrics.json: not a regular file"):
+        load_model(folder)
