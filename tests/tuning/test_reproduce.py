@@ -21,8 +21,13 @@ def test_per_network_overrides_of_a_budget():
     quick = BUDGETS["quick"]
     audio, image = quick.for_mode("audio"), quick.for_mode("image")
     assert (audio.epochs, audio.train_fraction, audio.trials) == (6, 1.0, quick.trials)
-    assert (image.epochs, image.train_fraction) == (quick.epochs, quick.train_fraction)
-    assert audio.per_mode == () and "audio: epochs 6" in tables([], quick, 1)
+    assert (image.epochs, image.train_fraction, image.limit) == (quick.epochs, quick.train_fraction, quick.limit)
+    # image trials take small batches on a slice; audio trains on all of FSDD at the default batch size
+    assert dict(image.fixed) == {"batch_size": 32} and budget_space("image", image).fixed == {"batch_size": 32}
+    assert audio.limit is None and audio.fixed == () and budget_space("audio", audio).fixed == {}
+    intro = tables([], quick, 1)
+    assert "audio: epochs 6, all examples, no fixed settings" in intro
+    assert "the first 3000 training and validation examples, batch size 32" in intro
 
 
 def test_reproduce_compares_methods_at_equal_budget(tmp_path, data_dir, warm_cache):
