@@ -1,5 +1,5 @@
 """Hostile and clumsy model folders: missing, damaged, swapped and foreign files, manifests that lie,
-weights of another architecture, non-finite weights, files that are pipes, folders or huge.
+files that are pipes, folders, links or huge (the weights inside them: test_fuzz_model_weights).
 
 ``load_model`` must return a verified folder or raise :class:`ModelError` naming the file and the
 problem; the runtime backends opened on what it returns must run or raise a project error. A
@@ -26,8 +26,6 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from safetensors.numpy import save_file  # noqa: E402
-
 from snnapp.core.errors import ModelError, SnnappError  # noqa: E402
 from snnapp.core.modelio import (  # noqa: E402
     CONFIG,
@@ -36,92 +34,27 @@ from snnapp.core.modelio import (  # noqa: E402
     METRICS,
     ONNX,
     WEIGHTS,
-    ModelConfig,
     load_model,
-    save_model,
     write_manifest,
 )
-from snnapp.core.network import NetworkConfig, SpikingDigitNet  # noqa: E402
-from snnapp.core.preprocess import AudioConfig  # noqa: E402
 from snnapp.core.runtime import open_backend  # noqa: E402
-from snnapp.core.torch_model import weights_of  # noqa: E402
 
-WINDOW = "model_window.onnx"
-FILES = [WEIGHTS, CONFIG, METRICS, MANIFEST, ONNX, WINDOW]
+from .model_folder_kit import (  # noqa: E402
+    FILES,
+    WINDOW,
+    audio_input,
+    build_models,
+    copy_folder,
+    load_or_error,
+    run_or_error,
+)
+
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _make(folder: Path, mode: str = "audio", hidden: tuple[int, ...] = (16,), image_hidden: int = 8,
-          export: bool = False, seed: int = 0) -> Path:
-    net = NetworkConfig(mode=mode, num_steps=4, audio_in_features=160, audio_hidden=hidden,
-                        image_channels=(2, 3), image_hidden=image_hidden)
-    torch.manual_seed(seed)
-    path = save_model(folder, ModelConfig(net, training={"seed": seed}), weights_of(SpikingDigitNet(net)),
-                      {"val": {"accuracy": 0.1}})
-    if export:
-        from snnapp.core.export import export_onnx
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            export_onnx(path, kind="step")
-            export_onnx(path, kind="window")
-    return path
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("models")
-    return {
-        "audio": _make(root / "audio", export=True),
-        "wider": _make(root / "wider", hidden=(32,), export=True, seed=1),
-        "image": _make(root / "image", mode="image"),
-        "multimodal": _make(root / "multimodal", mode="multimodal"),
-    }
-
-
-def _copy(src: Path, dst: Path) -> Path:
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst, symlinks=True)
-    return dst
-
-
-def _audio_input(n: int = 2) -> np.ndarray:
-    cfg = AudioConfig()
-    return np.random.default_rng(0).standard_normal((n, cfg.n_frames, cfg.n_mfcc)).astype(np.float32)
-
-
-def _load_or_error(folder: Path, verify: bool = True):
-    try:
-        return load_model(folder, verify=verify)
-    except ModelError as err:
-        assert str(folder) in str(err), err
-        assert len(str(err)) < 2000
-        return None
-
-
-def _run_or_error(folder, backend: str, graph_changed: bool = False) -> None:
-    """Open a backend and run it; a project error is fine, anything else is not.
-
-    ``graph_changed``: the ONNX graph's bytes were changed and the manifest rewritten to match, so
-    the graph is "the model"; onnxruntime's own errors from running it are let through here (see
-    test_damaged_graph_listed_in_the_manifest, which records that gap).
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            b = open_backend(folder, backend)
-            images = np.zeros((2, 28, 28), np.float32) if b.config.network.uses_image else None
-            audio = _audio_input() if b.config.network.uses_audio else None
-            res = b.run(images, audio)
-    except SnnappError:
-        return
-    except Exception as exc:
-        if graph_changed and backend == "onnx" and type(exc).__module__.startswith("onnxruntime"):
-            return
-        raise
-    assert res.probabilities.shape == (2, 10) and np.isfinite(res.probabilities).all()
-    assert np.allclose(res.probabilities.sum(1), 1.0, atol=1e-4)
+    return build_models(tmp_path_factory)
 
 
 # ----------------------------------------------------------------------------------- file operations
@@ -176,7 +109,7 @@ def _apply(folder: Path, foreign: Path, op: str, name: str, k: int, data: bytes)
 @FUZZ
 @given(ops=st.lists(_ops, min_size=1, max_size=4), rewrite_manifest=st.booleans(), verify=st.booleans())
 def test_changed_folders_are_refused_or_work(models, tmp_path_factory, ops, rewrite_manifest, verify):
-    folder = _copy(models["audio"], tmp_path_factory.mktemp("fuzz") / "model")
+    folder = copy_folder(models["audio"], tmp_path_factory.mktemp("fuzz") / "model")
     before = {n: (folder / n).read_bytes() for n in FILES if (folder / n).is_file()}
     for op, name, k, data in ops:
         _apply(folder, models["wider"], op, name, k, data)
@@ -187,122 +120,16 @@ def test_changed_folders_are_refused_or_work(models, tmp_path_factory, ops, rewr
             write_manifest(folder)
         except (ModelError, OSError):
             pass
-    m = _load_or_error(folder, verify)
+    m = load_or_error(folder, verify)
     if verify and changed and not rewrite_manifest:
         assert m is None, "a verified load accepted a folder changed behind its manifest"
     if m is not None:
         assert set(m.weights) and all(np.isfinite(a).all() for a in m.weights.values() if a.dtype.kind == "f")
-        _run_or_error(m, "torch")
+        run_or_error(m, "torch")
         if m.onnx_path is not None:
             graphs = (ONNX, WINDOW)
-            _run_or_error(m, "onnx", graph_changed=rewrite_manifest and any(
+            run_or_error(m, "onnx", graph_changed=rewrite_manifest and any(
                 before.get(n) != after.get(n) for n in graphs))
-
-
-# ----------------------------------------------------------------------------------- weights
-
-_dtypes = st.sampled_from([np.float32, np.float16, np.float64, np.int64, np.int8, np.uint8, bool])
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), keep=st.floats(0, 1), dtype=_dtypes, scale=st.sampled_from([0.0, 1.0, 1e30, np.nan, np.inf]),
-       rename=st.booleans(), reshape=st.booleans())
-def test_weights_of_another_shape_name_or_type(models, tmp_path_factory, data, keep, dtype, scale, rename, reshape):
-    """Weights edited in every way (and the manifest rewritten to match): a ModelError, or a model that runs."""
-    folder = _copy(models["audio"], tmp_path_factory.mktemp("weights") / "model")
-    for name in (ONNX, WINDOW):
-        (folder / name).unlink()
-    write_manifest(folder)
-    weights = load_model(folder).weights
-    out = {}
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    for i, (k, v) in enumerate(sorted(weights.items())):
-        if rng.random() > keep:
-            continue
-        shape = v.shape
-        if reshape and rng.random() < 0.5:
-            shape = tuple(int(s) for s in rng.integers(1, 40, size=rng.integers(0, 3)))
-        with np.errstate(all="ignore"):
-            a = (rng.standard_normal(shape) * scale).astype(dtype)
-        out[(k + "_x") if rename and rng.random() < 0.3 else k] = np.ascontiguousarray(a)
-    if not out:
-        out = {"nothing": np.zeros(1, np.float32)}
-    save_file(out, str(folder / WEIGHTS))
-    write_manifest(folder)
-    m = _load_or_error(folder)
-    if m is not None:
-        _run_or_error(m, "torch")
-
-
-@pytest.mark.parametrize("mode", ["image", "multimodal", "wider"])
-def test_weights_of_another_architecture(models, tmp_path: Path, mode: str):
-    folder = _copy(models["audio"], tmp_path / "model")
-    (folder / ONNX).unlink()
-    (folder / WINDOW).unlink()
-    shutil.copy(models[mode] / WEIGHTS, folder / WEIGHTS)
-    write_manifest(folder)
-    m = load_model(folder)  # the file itself is fine
-    with pytest.raises(ModelError, match=r"do not fit the architecture|has shape"):
-        open_backend(m, "torch")
-
-
-@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_non_finite_weights(models, tmp_path: Path, value: float):
-    folder = _copy(models["audio"], tmp_path / "model")
-    weights = load_model(folder).weights
-    weights["fc_audio.0.weight"] = weights["fc_audio.0.weight"].copy()
-    weights["fc_audio.0.weight"][0, 0] = value
-    save_file(weights, str(folder / WEIGHTS))
-    write_manifest(folder)
-    with pytest.raises(ModelError, match=rf"{WEIGHTS}: weight fc_audio.0.weight holds NaN"):
-        load_model(folder)
-
-
-@pytest.mark.parametrize("dtype", [np.float16, np.float64])
-def test_weights_in_other_float_widths_run(models, tmp_path: Path, dtype):
-    folder = _copy(models["audio"], tmp_path / "model")
-    (folder / ONNX).unlink()
-    (folder / WINDOW).unlink()
-    write_manifest(folder)
-    save_file({k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in load_model(folder).weights.items()},
-              str(folder / WEIGHTS))
-    write_manifest(folder)
-    _run_or_error(folder, "torch")
-    b = open_backend(folder, "torch")
-    assert np.isfinite(b.run(None, _audio_input()).probabilities).all()
-
-
-def _safetensors(header: dict | bytes, body: bytes = b"") -> bytes:
-    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
-    return len(raw).to_bytes(8, "little") + raw + body
-
-
-@pytest.mark.parametrize("content", [
-    b"", b"\x00" * 7, b"\xff" * 8 + b"{}", _safetensors(b"{not json"), _safetensors({"x": 1}),
-    _safetensors({"x": {"dtype": "F32", "shape": [10**6], "data_offsets": [0, 4 * 10**6]}}, b"\x00" * 8),
-    _safetensors({"x": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 0]}}),
-    _safetensors({"x": {"dtype": "Q99", "shape": [1], "data_offsets": [0, 4]}}, b"\x00" * 4),
-    _safetensors({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\x00" * 4),
-    _safetensors({"x": {"dtype": "F32", "shape": [2], "data_offsets": [4, 0]}}, b"\x00" * 8),
-    _safetensors({"__metadata__": {"format": [1, 2]}}),
-    (2**63).to_bytes(8, "little") + b"{}", _safetensors(b"[" * 10000),
-], ids=["empty", "short", "header_len_huge", "bad_json", "bad_entry", "offsets_past_end", "shape_overflow",
-        "unknown_dtype", "negative_shape", "reversed_offsets", "bad_metadata", "header_len_2e63", "deep_header"])
-def test_broken_safetensors(models, tmp_path: Path, content: bytes):
-    folder = _copy(models["audio"], tmp_path / "model")
-    (folder / WEIGHTS).write_bytes(content)
-    write_manifest(folder)
-    for verify in (True, False):
-        with pytest.raises(ModelError, match=WEIGHTS):
-            load_model(folder, verify=verify)
-
-
-def test_pickled_weights_are_not_unpickled(models, tmp_path: Path):
-    folder = _copy(models["audio"], tmp_path / "model")
-    torch.save(load_model(folder).weights, folder / WEIGHTS)
-    write_manifest(folder)
-    with pytest.raises(ModelError, match=f"{WEIGHTS}: not a readable safetensors file"):
-        load_model(folder)
 
 
 # ----------------------------------------------------------------------------------- manifests
@@ -322,7 +149,7 @@ def _manifest(folder: Path, change) -> None:
     ("unlisted_window", "not in the manifest"), ("manifest_deep", "nested too deeply"),
 ])
 def test_lying_manifests(models, tmp_path: Path, case: str, message: str):
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     if case == "traversal":
         _manifest(folder, lambda m: m["sha256"].update({"../audio/config.json": "0"}))
     elif case == "absolute":
@@ -360,7 +187,7 @@ def test_lying_manifests(models, tmp_path: Path, case: str, message: str):
 
 @pytest.mark.parametrize("name", [ONNX, WINDOW])
 def test_onnx_graph_of_another_model_or_garbage(models, tmp_path: Path, name: str):
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     shutil.copy(models["wider"] / name, folder / name)
     write_manifest(folder)
     with pytest.raises(ModelError, match=f"{name}: exported from other"):
@@ -376,7 +203,7 @@ def test_onnx_graph_of_another_model_or_garbage(models, tmp_path: Path, name: st
 
 @pytest.mark.parametrize("name", [WEIGHTS, CONFIG, METRICS, MANIFEST])
 def test_missing_files(models, tmp_path: Path, name: str):
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     (folder / name).unlink()
     if name != METRICS:
         with pytest.raises(ModelError, match=name if name != WEIGHTS else f"{MANIFEST}|{WEIGHTS}"):
@@ -394,7 +221,7 @@ def test_missing_files(models, tmp_path: Path, name: str):
 @pytest.mark.parametrize("kind", ["directory", "fifo", "dev_zero", "dangling"])
 def test_files_that_are_not_files(models, tmp_path: Path, name: str, kind: str):
     """A pipe named config.json would block a reader for ever; /dev/zero would never end."""
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     p = folder / name
     p.unlink()
     if kind == "directory":
@@ -434,7 +261,7 @@ def test_files_that_are_not_files(models, tmp_path: Path, name: str, kind: str):
 
 
 def test_metrics_that_is_not_an_object(models, tmp_path: Path):
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     for text in ("[1, 2]", "null", "3", "\"x\""):
         (folder / METRICS).write_text(text)
         write_manifest(folder)
@@ -475,7 +302,7 @@ _HUGE_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("name", [WEIGHTS, CONFIG])
 def test_huge_files_are_refused_without_reading_them(models, tmp_path: Path, name: str):
     """A sparse file of 1.5 GB (no disk used): refused from its size, neither read nor hashed."""
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     with open(folder / name, "r+b") as f:
         f.truncate(max(MAX_WEIGHTS_BYTES, 1 << 30) + (1 << 29))
     res = subprocess.run([sys.executable, "-c", _HUGE_SCRIPT, str(folder)], capture_output=True, text=True,
@@ -489,7 +316,7 @@ def test_huge_files_are_refused_without_reading_them(models, tmp_path: Path, nam
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_config_whose_preprocessing_does_not_fit_the_network(models, tmp_path: Path, backend: str):
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     d = json.loads((folder / CONFIG).read_text())
     d["audio"]["n_frames"] = 64  # 16 frames of 20 coefficients per step: 320 inputs, the network takes 160
     (folder / CONFIG).write_text(json.dumps(d))
@@ -511,7 +338,7 @@ def test_damaged_graph_listed_in_the_manifest(models, tmp_path: Path):
     import onnx
     from onnx import numpy_helper
 
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     graph = onnx.load(str(folder / WINDOW))
     constants = {o: n for n in graph.graph.node if n.op_type == "Constant" for o in n.output}
     gather = next(n for n in graph.graph.node if n.op_type == "Gather" and n.input[1] in constants)
@@ -522,12 +349,12 @@ def test_damaged_graph_listed_in_the_manifest(models, tmp_path: Path):
     write_manifest(folder)
     b = open_backend(folder, "onnx")
     with pytest.raises(SnnappError):
-        b.run(None, _audio_input())
+        b.run(None, audio_input())
 
 
 def test_a_file_replaced_by_a_link_to_identical_content_is_refused(models, tmp_path):
     # the example that found it: metrics.json linked to another model's equal metrics.json
-    folder = _copy(models["audio"], tmp_path / "model")
+    folder = copy_folder(models["audio"], tmp_path / "model")
     twin = tmp_path / "twin.json"
     twin.write_bytes((folder / "metrics.json").read_bytes())
     (folder / "metrics.json").unlink()
