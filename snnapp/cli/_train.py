@@ -84,6 +84,8 @@ def train_command(
         help="bf16: convolutions and linear layers in bfloat16 while training (fast on CPUs with AVX512-BF16 "
              "or AMX, and on GPUs); weights, neuron state and inference stay float32.")] = PrecisionName.fp32,
     audio_copies: Annotated[int, typer.Option(min=0, help="Augmented copies of each training recording.")] = 4,
+    feature_masks: Annotated[int, typer.Option(
+        min=0, max=8, help="Time and coefficient masks over each training example's MFCC (SpecAugment); 0: none.")] = 0,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
     seed: Annotated[int, typer.Option()] = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Train and validate on the first N examples only.")] = None,
@@ -113,7 +115,7 @@ def train_command(
             network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,
             batch_size=batch_size, lr=lr, loss=loss.value, correct_rate=correct_rate, incorrect_rate=incorrect_rate,
             seed=seed, limit=limit, patience=patience, augment=augment, audio_copies=audio_copies,
-            precision=precision.value,
+            feature_masks=feature_masks, precision=precision.value,
             init_from=tuple(str(p) for p in init_from or ()))
         target = out or Path("models") / mode.value
         with RichTrainingProgress() as progress:

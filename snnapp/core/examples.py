@@ -111,10 +111,11 @@ class Batch:
 
 def make_batch(
     ex: Examples, idx: np.ndarray, num_steps: int, enc: EncoderConfig, device: torch.device, *,
-    pairs: np.ndarray | None = None, rng: np.random.Generator | None = None, image_aug=None,
+    pairs: np.ndarray | None = None, rng: np.random.Generator | None = None, image_aug=None, audio_aug=None,
 ) -> Batch:
     """Encode the examples ``idx`` for the network. ``rng`` picks augmented audio copies and
-    seeds stochastic encoders; ``image_aug`` is applied to images before encoding (training)."""
+    seeds stochastic encoders; ``image_aug`` (images) and ``audio_aug`` (audio features, with
+    ``rng``) are applied before encoding (training)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     image = audio = rows = None
     if ex.images is not None:
@@ -133,6 +134,8 @@ def make_batch(
         copies = ex.audio.shape[1]
         which = rng.integers(0, copies, size=len(rows)) if copies > 1 else np.zeros(len(rows), dtype=np.int64)
         frames = ex.audio[rows, which]
+        if audio_aug is not None:
+            frames = audio_aug(frames, rng)
         audio = torch.from_numpy(encode_audio(frames, num_steps, enc, rng)).to(device, non_blocking=True)
     labels = torch.from_numpy(ex.labels[idx]).to(device)
     return Batch(image, audio, labels, rows)

@@ -27,12 +27,13 @@ def test_architecture_options_reach_the_config(tmp_path: Path, data_dir: Path, c
     assert "conv 4c3 - pool - spikes" in (out / "MODEL_CARD.md").read_text()
 
 
-def test_audio_copies_and_the_default_pooling(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+def test_audio_copies_feature_masks_and_the_default_pooling(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     out = tmp_path / "audio"
     res = _train(["--mode", "audio", "--limit", "64", "--audio-hidden", "16", "--audio-copies", "0",
-                  "--num-steps", "8", "--out", str(out)], data_dir, cache_dir)
+                  "--feature-masks", "2", "--num-steps", "8", "--out", str(out)], data_dir, cache_dir)
     assert res.exit_code == 0, res.output
     cfg = load_model(out).config
     assert cfg.training["audio_copies"] == 0 and cfg.network.pool_before_spike is False
+    assert cfg.training["feature_masks"] == 2
     res = _train(["--mode", "audio", "--dropout", "1.5", "--out", str(tmp_path / "x")], data_dir, cache_dir)
     assert res.exit_code == 2 and "dropout" in res.output.lower()

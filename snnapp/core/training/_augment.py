@@ -1,13 +1,17 @@
 """Image augmentation on batches, in torch: small shifts, rotations, scaling, shear and stroke
 thickness, so that digits drawn on a pad or photographed are recognised as well as MNIST's.
 
-Audio is augmented on the waveform instead (see :mod:`snnapp.core.features`).
+Audio is augmented on the waveform (see :mod:`snnapp.core.features`) and, optionally, on its
+features: :func:`mask_features` blanks stretches of time and bands of coefficients (SpecAugment's
+masking), so that no single stretch or coefficient, which may carry more of the speaker than of
+the digit, can decide alone.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -41,3 +45,28 @@ def augment_images(x: Tensor, gen: torch.Generator, strength: float = 1.0) -> Te
     thin = 0.5 * (y + thin)
     y = torch.where(which == 0, thick, torch.where(which == 1, thin, y))
     return y.clamp_(0.0, 1.0)
+
+
+#: Widest mask, as a fraction of the frames (time) and of the coefficients.
+MAX_TIME_MASK, MAX_COEF_MASK = 0.125, 0.15
+
+
+def mask_features(frames: np.ndarray, rng: np.random.Generator, masks: int) -> np.ndarray:
+    """A copy of ``[B, frames, coefficients]`` features with ``masks`` time masks and ``masks``
+    coefficient masks per example, each set to 0 (the features' mean after per-utterance
+    normalisation). A mask's width is drawn from 0 up to an eighth of the frames (time) or 15 %
+    of the coefficients, its start uniformly; masks may overlap."""
+    out = np.array(frames, dtype=np.float32, copy=True)
+    if masks <= 0 or out.size == 0:
+        return out
+    b, t, c = out.shape
+    for axis, size, widest in ((1, t, max(1, int(MAX_TIME_MASK * t))), (2, c, max(1, int(MAX_COEF_MASK * c)))):
+        width = rng.integers(0, widest + 1, size=(b, masks))
+        start = rng.integers(0, size, size=(b, masks)) % np.maximum(size - width + 1, 1)
+        pos = np.arange(size)
+        hit = ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(axis=1)  # [B, size]
+        if axis == 1:
+            out[hit] = 0.0
+        else:
+            out.transpose(0, 2, 1)[hit] = 0.0
+    return out

@@ -40,6 +40,9 @@ class TrainConfig:
     augment: bool = True
     #: Augmented copies of every training recording, computed once and cached.
     audio_copies: int = 4
+    #: Time masks and coefficient masks drawn over each training example's audio features
+    #: (SpecAugment-style; 0: none).
+    feature_masks: int = 0
     #: Per sample, the probability that one modality is silenced (multimodal training).
     modality_dropout: float = 0.2
     #: Arithmetic of the training forward pass: "fp32", or "bf16" (autocast: convolutions and
@@ -57,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
+        if not 0 <= self.feature_masks <= 8:
+            raise ConfigError(f"feature masks must lie in 0-8, got {self.feature_masks}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}")
         if self.loss in ("mse_count", "mse_rate") and not 0.0 <= self.incorrect_rate < self.correct_rate <= 1.0:

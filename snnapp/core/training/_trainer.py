@@ -28,7 +28,7 @@ from snnapp.core.modelio import ModelConfig, disk_error, load_model, remove_stal
 from snnapp.core.network import SpikingDigitNet, decide, fit_temperature
 from snnapp.core.torch_model import resolve_device, weights_of
 
-from ._augment import augment_images
+from ._augment import augment_images, mask_features
 from ._config import Progress, SilentProgress, TrainConfig, TrainResult
 from snnapp.core.examples import Examples, load_examples, make_batch
 from ._loss import make_loss
@@ -155,6 +155,7 @@ def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_e
     pairs = _epoch_pairs(train_ex, rng)
     order = rng.permutation(len(train_ex))
     image_aug = (lambda x: augment_images(x, aug_gen)) if cfg.augment else None
+    audio_aug = (lambda f, r: mask_features(f, r, cfg.feature_masks)) if cfg.augment and cfg.feature_masks else None
     batches = (len(train_ex) + cfg.batch_size - 1) // cfg.batch_size
     net.train()
     progress.epoch_start(epoch, cfg.epochs, batches)
@@ -162,7 +163,7 @@ def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_e
     for s in range(batches):
         idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
         b = make_batch(train_ex, idx, cfg.network.num_steps, cfg.encoder, dev, pairs=pairs, rng=rng,
-                       image_aug=image_aug)
+                       image_aug=image_aug, audio_aug=audio_aug)
         m_img, m_aud = _masks(cfg, len(idx), rng, dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             res = net(b.image, b.audio, m_img, m_aud)

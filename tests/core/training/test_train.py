@@ -95,3 +95,14 @@ def test_bf16_training_learns_and_saves_float32_weights(tmp_path: Path, data_dir
     assert any(not np.array_equal(a[k], b[k]) for k in a)  # and the arithmetic really differed
     with pytest.raises(ConfigError, match="unknown precision 'fp16'"):
         _cfg(precision="fp16")
+
+
+def test_feature_masks_change_training_and_repeat_exactly(tmp_path: Path, data_dir: Path, cache_dir: Path):
+    def weights(name: str, masks: int) -> dict:
+        res = train(_cfg(epochs=1, feature_masks=masks), tmp_path / name, data_dir, device="cpu", cache_dir=cache_dir)
+        return load_model(res.model_dir).weights
+
+    plain, masked, again = weights("plain", 0), weights("masked", 3), weights("again", 3)
+    assert any(not np.array_equal(plain[k], masked[k]) for k in plain)
+    for k in masked:
+        np.testing.assert_array_equal(masked[k], again[k], err_msg=k)
