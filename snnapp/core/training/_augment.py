@@ -1,5 +1,5 @@
-"""Image augmentation on batches, in torch: small shifts, rotations, scaling, shear and stroke
-thickness, so that digits drawn on a pad or photographed are recognised as well as MNIST's.
+"""Augmentation of training batches. Images, in torch: small shifts, rotations, scaling, shear and
+stroke thickness, so that digits drawn on a pad or photographed are recognised as well as MNIST's.
 
 Audio is augmented on the waveform (see :mod:`snnapp.core.features`) and, optionally, on its
 features: :func:`mask_features` blanks stretches of time and bands of coefficients (SpecAugment's
@@ -62,7 +62,7 @@ def mask_features(frames: np.ndarray, rng: np.random.Generator, masks: int) -> n
     b, t, c = out.shape
     for axis, size, widest in ((1, t, max(1, int(MAX_TIME_MASK * t))), (2, c, max(1, int(MAX_COEF_MASK * c)))):
         width = rng.integers(0, widest + 1, size=(b, masks))
-        start = rng.integers(0, size, size=(b, masks)) % np.maximum(size - width + 1, 1)
+        start = np.floor(rng.random((b, masks)) * (size - width + 1)).astype(np.int64)
         pos = np.arange(size)
         hit = ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(axis=1)  # [B, size]
         if axis == 1:
