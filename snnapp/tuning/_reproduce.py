@@ -48,7 +48,7 @@ class Budget:
 BUDGETS = {
     # 10 trials: TPE's 5 random start-up trials, then 5 guided ones. Image and multimodal: one epoch
     # on the first 3,000 training examples, validated on the first 3,000 validation ones, in batches
-    # of 32 (about 95 steps: at the default 128, 24 steps leave the network near chance); about 15 s
+    # of 32 (about 95 steps: at the default 128, 24 steps leave the network near chance); 16-25 s
     # a trial on 2 cores. Audio at 1 epoch on a tenth of FSDD stays at chance, so it gets 6 epochs
     # on all of it at the default batch size (about as long).
     "quick": Budget("quick", trials=10, epochs=1, limit=3000, fixed=(("batch_size", 32),),
