@@ -43,18 +43,12 @@ from .model_folder_kit import (  # noqa: E402
     FILES,
     WINDOW,
     audio_input,
-    build_models,
     copy_folder,
     load_or_error,
     run_or_error,
 )
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return build_models(tmp_path_factory)
 
 
 # ----------------------------------------------------------------------------------- file operations

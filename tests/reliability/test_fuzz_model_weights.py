@@ -32,16 +32,10 @@ from snnapp.core.runtime import open_backend  # noqa: E402
 from .model_folder_kit import (  # noqa: E402
     WINDOW,
     audio_input,
-    build_models,
     copy_folder,
     load_or_error,
     run_or_error,
 )
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return build_models(tmp_path_factory)
 
 
 # ----------------------------------------------------------------------------------- weights
