@@ -14,8 +14,7 @@ pytest.importorskip("PyQt6")
 
 from snnapp.app._settings import AppSettings, open_store  # noqa: E402
 from snnapp.app._window import MainWindow  # noqa: E402
-
-from .test_camera import digits, model, render, write_video  # noqa: E402,F401  (fixtures reused)
+from tests.app.paper_kit import render, write_video  # noqa: E402
 
 
 @pytest.mark.parametrize("label", [3, 4])

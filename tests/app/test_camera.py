@@ -17,61 +17,12 @@ cv2 = pytest.importorskip("cv2")
 from snnapp.app import _camera
 from snnapp.app._camera import CameraSource, Detection, find_digit, list_cameras
 from snnapp.core.errors import InputError
+from tests.app.paper_kit import LABELS, H, W, render, write_video
 
 pytestmark = pytest.mark.timeout(60)
 
-W, H = 640, 480
 FPS = 15
-PER_DIGIT = 6
-LABELS = (2, 3, 4, 5, 7)  # 5 digits x 6 frames at 15 fps: a 2 s video
-
-
-@pytest.fixture(scope="module")
-def model():
-    from snnapp.core.predict import shipped_model
-    from snnapp.core.runtime import open_backend
-
-    return open_backend(shipped_model("image"), "onnx", threads=1)
-
-
-@pytest.fixture(scope="module")
-def digits(data_dir: Path, model) -> dict[int, np.ndarray]:
-    """For each of LABELS, the first MNIST test image of it that the model gets right as it is."""
-    from snnapp.core.data import load_mnist
-
-    images, labels = load_mnist(data_dir, "test")
-    first = np.concatenate([np.flatnonzero(labels == d)[:5] for d in LABELS])
-    predicted = model.run(images[first].astype(np.float32) / 255.0, None).digits
-    chosen = {}
-    for i, p in zip(first, predicted):
-        if p == labels[i] and int(labels[i]) not in chosen:
-            chosen[int(labels[i])] = images[i]
-    assert sorted(chosen) == sorted(LABELS), "the shipped model misreads plain MNIST test digits"
-    return chosen
-
-
-def render(digit: np.ndarray, rng: np.random.Generator, *, height: float = 200, angle: float = 0.0,
-           shift: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """A BGR frame of ``digit`` written in dark ink on lit paper, and the box of its ink."""
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    paper = 200 + 25 * xx / W - 12 * yy / H + rng.normal(0.0, 3.0, (H, W))  # light falls from one side
-    m = cv2.getRotationMatrix2D((14.0, 14.0), angle, height / 28)
-    m[0, 2] += W / 2 - 14 + shift[0]
-    m[1, 2] += H / 2 - 14 + shift[1]
-    ink = np.clip(cv2.warpAffine(digit.astype(np.float32) / 255.0, m, (W, H), flags=cv2.INTER_CUBIC), 0.0, 1.0)
-    gray = np.clip(paper * (1.0 - 0.8 * ink), 0, 255).astype(np.uint8)
-    ys, xs = np.nonzero(ink > 0.3)
-    box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
-    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), box
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (frames[0].shape[1], frames[0].shape[0]))
-    assert writer.isOpened(), "OpenCV cannot write MJPG video here"
-    for f in frames:
-        writer.write(f)
-    writer.release()
-    return path
+PER_DIGIT = 6  # 5 digits x 6 frames at 15 fps: a 2 s video
 
 
 @dataclass
@@ -352,50 +303,6 @@ def test_a_lost_camera_is_reported_once_and_reopened(monkeypatch: pytest.MonkeyP
 
 # ---------------------------------------------------------------------------------------------
 # find_digit on single frames
-
-
-@pytest.mark.parametrize("frame", [
-    None,
-    np.zeros((0, 0, 3), np.uint8),
-    np.zeros((1, 1, 3), np.uint8),
-    np.zeros((480, 640), np.uint8),
-    np.zeros((480, 640, 3), np.uint8),
-    np.full((480, 640, 3), 255, np.uint8),
-    np.full((480, 640), 0.5, np.float64),
-    np.clip(np.random.default_rng(1).normal(210, 4, (480, 640, 3)), 0, 255).astype(np.uint8),  # blank paper
-    np.clip(np.random.default_rng(2).normal(25, 8, (480, 640, 3)), 0, 255).astype(np.uint8),  # lens covered
-    np.zeros(5),
-    np.array(3),
-], ids=["none", "empty", "1x1", "black-gray", "black", "white", "flat-float", "paper", "dark", "1-d", "0-d"])
-def test_find_digit_on_a_frame_without_a_digit_gives_none(frame) -> None:
-    assert find_digit(frame) is None
-
-
-def test_find_digit_reads_gray_frames_like_colour(digits) -> None:
-    frame, _ = render(digits[3], np.random.default_rng(3))
-    a, b = find_digit(frame), find_digit(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-    assert a is not None and b is not None and a.box == b.box
-    assert np.abs(a.crop - b.crop).max() < 0.05
-
-
-def test_find_digit_ignores_clutter_around_the_digit(digits, model) -> None:
-    clean, truth = render(digits[7], np.random.default_rng(4), height=140, shift=(-40, 20))
-    frame = clean.copy()
-    frame[:, : truth[0] - 8] = 40  # the table beside the sheet, close to the digit
-    frame[:40, :] = 35
-    cv2.line(frame, (470, 380), (620, 460), (60, 60, 60), 3)  # a pen stroke
-    cv2.circle(frame, (560, 90), 5, (50, 50, 50), -1)  # a speck
-    det, ref = find_digit(frame, model.config.image), find_digit(clean, model.config.image)
-    assert det is not None and ref is not None
-    x, y, w, h = det.box
-    assert abs(x - truth[0]) <= 4 and abs(y - truth[1]) <= 4 and abs(w - truth[2]) <= 8 and abs(h - truth[3]) <= 8
-    assert np.abs(det.crop - ref.crop).mean() < 0.01  # none of the clutter reaches the model
-    assert model.run(det.crop[None], None).digits[0] == 7
-
-
-def test_find_digit_skips_a_digit_cut_by_the_frame_edge(digits) -> None:
-    frame, _ = render(digits[4], np.random.default_rng(5), shift=(-300, 0))
-    assert find_digit(frame) is None
 
 
 def test_list_cameras_answers_fast() -> None:
