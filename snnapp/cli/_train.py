@@ -35,6 +35,11 @@ class PrecisionName(str, Enum):
     bf16 = "bf16"
 
 
+class DropoutMask(str, Enum):
+    step = "step"
+    sample = "sample"
+
+
 class EncoderName(str, Enum):
     direct = "direct"
     rate = "rate"
@@ -79,6 +84,9 @@ def train_command(
              "on quarter-size maps; slightly less accurate), or pool their spikes.")] = False,
     audio_hidden: Annotated[str, typer.Option(help="Sizes of the audio branch's hidden layers.")] = "512,512",
     dropout: Annotated[float, typer.Option(min=0.0, max=0.95, help="Dropout before the fully connected layers.")] = 0.1,
+    dropout_mask: Annotated[DropoutMask, typer.Option(
+        help="step: a fresh dropout mask at every time step; sample: one per sample for all its steps "
+             "(T times fewer random numbers, faster on CPUs).")] = DropoutMask.step,
     augment: Annotated[bool, typer.Option(help="Augment images and recordings.")] = True,
     precision: Annotated[PrecisionName, typer.Option(
         help="bf16: convolutions and linear layers in bfloat16 while training (fast on CPUs with AVX512-BF16 "
@@ -109,7 +117,7 @@ def train_command(
         net = NetworkConfig(
             mode=mode.value, num_steps=steps, neuron=neuron.value, beta=beta, threshold=threshold, slope=slope,
             image_channels=_ints(image_channels, "--image-channels"), image_kernel=image_kernel, image_hidden=image_hidden,
-            pool_before_spike=pool_before_spike, dropout=dropout,
+            pool_before_spike=pool_before_spike, dropout=dropout, dropout_mask=dropout_mask.value,
             audio_hidden=_ints(audio_hidden, "--audio-hidden"))
         cfg = TrainConfig(
             network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,

@@ -18,12 +18,13 @@ def _train(args: list[str], data_dir: Path, cache_dir: Path):
 def test_architecture_options_reach_the_config(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     out = tmp_path / "image"
     res = _train(["--mode", "image", "--limit", "64", "--image-channels", "4,6", "--image-hidden", "16",
-                  "--num-steps", "3", "--dropout", "0.3", "--pool-before-spike", "--out", str(out)], data_dir, cache_dir)
+                  "--num-steps", "3", "--dropout", "0.3", "--dropout-mask", "sample", "--pool-before-spike",
+                  "--out", str(out)], data_dir, cache_dir)
     assert res.exit_code == 0, res.output
     cfg = load_model(out).config
     net = cfg.network
     assert (net.image_channels, net.image_hidden, net.num_steps) == ((4, 6), 16, 3)
-    assert net.dropout == 0.3 and net.pool_before_spike is True
+    assert net.dropout == 0.3 and net.dropout_mask == "sample" and net.pool_before_spike is True
     assert "conv 4c3 - pool - spikes" in (out / "MODEL_CARD.md").read_text()
 
 
@@ -34,6 +35,7 @@ def test_audio_copies_feature_masks_and_the_default_pooling(tmp_path: Path, data
     assert res.exit_code == 0, res.output
     cfg = load_model(out).config
     assert cfg.training["audio_copies"] == 0 and cfg.network.pool_before_spike is False
+    assert cfg.network.dropout_mask == "step"
     assert cfg.training["feature_masks"] == 2
     res = _train(["--mode", "audio", "--dropout", "1.5", "--out", str(tmp_path / "x")], data_dir, cache_dir)
     assert res.exit_code == 2 and "dropout" in res.output.lower()

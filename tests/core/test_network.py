@@ -19,8 +19,9 @@ CASES = [(mode, neuron, kind) for mode in ("image", "audio", "multimodal") for n
 
 
 def _cfg(mode: str, neuron: str = "lif", num_steps: int = T, **kw) -> NetworkConfig:
+    kw.setdefault("dropout", 0.25)
     return NetworkConfig(mode=mode, num_steps=num_steps, image_channels=(3, 4), image_hidden=12,
-                         audio_in_features=F_AUDIO, audio_hidden=(10, 8), neuron=neuron, dropout=0.25, **kw)
+                         audio_in_features=F_AUDIO, audio_hidden=(10, 8), neuron=neuron, **kw)
 
 
 def _net(cfg: NetworkConfig, seed: int = 0) -> SpikingDigitNet:
@@ -181,6 +182,35 @@ def test_gradients_reach_every_parameter(mode: str, neuron: str, kind: str) -> N
         assert p.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("mode,kind,pool_first", [("image", "static", False), ("image", "spikes", True),
+                                                   ("audio", "none", False), ("multimodal", "static", True)])
+def test_training_forward_with_fused_neurons_equals_the_step_by_step_graph(
+        mode: str, kind: str, pool_first: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With gradients on, the LIF layers run as one autograd node each (lif_sequence): the same
+    spikes as the step loop, and the same parameter gradients as the graph built step by step."""
+    import snnapp.core.network._model as model_module
+    from snnapp.core.neurons import fusable
+
+    cfg = _cfg(mode, pool_before_spike=pool_first)
+    image, audio = _inputs(mode, kind)
+    target = torch.randn(B, 10, generator=torch.Generator().manual_seed(5))
+    grads = {}
+    for fused in (True, False):
+        monkeypatch.setattr(model_module, "fusable", fusable if fused else (lambda p: False))
+        net = _net(cfg)  # eval mode: no dropout, fixed batch-norm statistics: both runs see one network
+        seq = net(image, audio)
+        ((seq.out_mem.sum(0) - target) ** 2).sum().backward()
+        grads[fused] = {n: p.grad.clone() for n, p in net.named_parameters()}
+        if fused:
+            with torch.no_grad():
+                _assert_same(seq, _loop(net, image, audio, T))
+            assert seq.layer_spikes[next(iter(seq.layer_spikes))].sum() > 0
+    assert grads[True].keys() == grads[False].keys()
+    assert any(g.abs().sum() > 0 for g in grads[True].values())
+    for name in grads[True]:
+        torch.testing.assert_close(grads[True][name], grads[False][name], rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_image_mask_removes_the_image_branch() -> None:
     net = _net(_cfg("multimodal"))
     image, audio = _inputs("multimodal", "spikes")
@@ -212,6 +242,31 @@ def test_image_mask_zero_leaves_only_the_bias() -> None:
     torch.testing.assert_close(masked.out_mem, torch.stack(mems))
 
 
+def _dropped_drive(mask: str, seed: int = 0) -> torch.Tensor:
+    """The fully connected layer's input after dropout, [T, B, features], in training."""
+    net = SpikingDigitNet(_cfg("audio", dropout=0.5, dropout_mask=mask)).train()
+    x = torch.ones(T, B, 10)
+    torch.manual_seed(seed)
+    return net._drop(x)
+
+
+def test_sample_dropout_holds_one_mask_over_all_steps() -> None:
+    step, sample = _dropped_drive("step"), _dropped_drive("sample")
+    for y in (step, sample):
+        assert set(y.unique().tolist()) == {0.0, 2.0}  # kept inputs scaled by 1 / (1 - p)
+        assert 0.3 < (y == 0).float().mean() < 0.7
+    assert torch.equal(sample, sample[:1].expand_as(sample))  # a dropped input stays dropped
+    assert not torch.equal(step, step[:1].expand_as(step))  # a fresh mask at every step
+    assert not torch.equal(sample[0], sample[0, :1].expand_as(sample[0]))  # but each sample its own
+    assert torch.equal(_dropped_drive("sample", seed=1), _dropped_drive("sample", seed=1))
+
+
+def test_dropout_is_off_outside_training() -> None:
+    net = SpikingDigitNet(_cfg("audio", dropout=0.5, dropout_mask="sample")).eval()
+    x = torch.rand(T, B, 10)
+    assert torch.equal(net._drop(x), x)
+
+
 # ----------------------------------------------------------------------------- config
 @pytest.mark.parametrize("kw,match", [
     ({"mode": "video"}, "unknown mode"),
@@ -221,6 +276,7 @@ def test_image_mask_zero_leaves_only_the_bias() -> None:
     ({"beta": -0.1}, "beta"),
     ({"threshold": 0.0}, "threshold"),
     ({"dropout": 1.0}, "dropout"),
+    ({"dropout_mask": "layer"}, "dropout mask"),
     ({"image_channels": (8,)}, "image_channels"),
     ({"audio_hidden": ()}, "audio_hidden"),
 ])

@@ -45,6 +45,10 @@ class NetworkConfig:
     batchnorm: bool = True
     pool_before_spike: bool = False
     dropout: float = 0.1
+    #: ``"step"``: a fresh dropout mask at every time step; ``"sample"``: one mask per sample,
+    #: held over all its steps (SpikingJelly's choice: a dropped neuron stays silent for the whole
+    #: presentation), which also draws T times fewer random numbers.
+    dropout_mask: Literal["step", "sample"] = "step"
     #: Extra parameters of the conductance neuron (``CondLIFParameters`` field names).
     cond_params: dict = field(default_factory=dict)
 
@@ -61,6 +65,8 @@ class NetworkConfig:
             raise ConfigError(f"threshold must be positive, got {self.threshold}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.dropout_mask not in ("step", "sample"):
+            raise ConfigError(f"unknown dropout mask {self.dropout_mask!r}; choose step or sample")
         object.__setattr__(self, "image_channels", tuple(int(c) for c in self.image_channels))
         object.__setattr__(self, "audio_hidden", tuple(int(c) for c in self.audio_hidden))
         if len(self.image_channels) != 2 or not self.audio_hidden:

@@ -6,7 +6,9 @@ steps for training and batch evaluation; it applies each stateless layer (convol
 batch norm, pooling) once over all steps folded into the batch and loops only the neurons, which
 gives the same result as looping :meth:`step` (tested) and is the faster order on CPU and GPU for
 these sizes (see ``benchmarks/``). With a static image (direct encoding) the first convolution
-runs once, not T times.
+runs once, not T times. In training each LIF layer's loop is one autograd node
+(:func:`~snnapp.core.neurons.lif_sequence`), and 2x2 pooling avoids PyTorch's slow NCHW kernel
+(:func:`max_pool2x2`); both give the same numbers as the plain versions.
 
 Fusion: both branches end in spiking hidden layers whose spikes drive the 10 output neurons
 through one linear map each; a missing modality contributes nothing, so a multimodal model also
@@ -18,12 +20,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnapp.core.neurons import make_neuron
+from snnapp.core.neurons import LIF, fusable, lif_sequence, make_neuron
 
 from ._config import NetworkConfig
+from ._pool import max_pool2x2
 
 State = tuple[Tensor, ...]
 
@@ -137,26 +139,38 @@ class SpikingDigitNet(nn.Module):
     def _run(self, name: str, drive: Tensor, steps: int) -> Tensor:
         """Loop one neuron layer over time; ``drive`` is ``[T, B, ...]`` or ``[B, ...]`` (constant)."""
         m = self.neurons[name]
+        per_step = drive.dim() == len(self._shapes[name]) + 2
+        if isinstance(m, LIF) and m.beta is None and fusable(m.params) and torch.is_grad_enabled() \
+                and not torch.onnx.is_in_onnx_export():
+            return lif_sequence(drive, steps, m.params, constant=not per_step)  # one autograd node
         state = None
         out = []
         for t in range(steps):
-            s, state = m(drive[t] if drive.dim() == len(self._shapes[name]) + 2 else drive, state)
+            s, state = m(drive[t] if per_step else drive, state)
             out.append(s)
         return torch.stack(out)
 
     def _pre(self, current: Tensor) -> Tensor:
         """2x2 max pooling of a convolution's current, where pooling comes before the spikes."""
-        return F.max_pool2d(current, 2) if self.cfg.pool_before_spike else current
+        return max_pool2x2(current) if self.cfg.pool_before_spike else current
 
     def _post(self, spikes: Tensor) -> Tensor:
         """2x2 max pooling of a layer's spikes, where pooling comes after them."""
-        return spikes if self.cfg.pool_before_spike else F.max_pool2d(spikes, 2)
+        return spikes if self.cfg.pool_before_spike else max_pool2x2(spikes)
 
     @staticmethod
     def _fold(f, x: Tensor) -> Tensor:
         """Apply a stateless layer to ``[T, B, ...]`` with time folded into the batch."""
         y = f(x.flatten(0, 1))
         return y.view(x.shape[:2] + y.shape[1:])
+
+    def _drop(self, x: Tensor) -> Tensor:
+        """Dropout of ``[T, B, ...]`` in training: a fresh mask per step, or one per sample."""
+        p = self.cfg.dropout
+        if not self.training or p == 0.0 or self.cfg.dropout_mask == "step":
+            return self.dropout(x)
+        keep = torch.rand(x.shape[1:], device=x.device) >= p
+        return x * (keep.to(x.dtype) / (1.0 - p))
 
     def _mask(self, x: Tensor, mask: Tensor | None) -> Tensor:
         return x if mask is None else x * mask.view(1, -1, *([1] * (x.dim() - 2)))
@@ -188,11 +202,11 @@ class SpikingDigitNet(nn.Module):
             p1 = self._fold(self._post, s1)
             s2 = self._run("image_conv2", self._fold(lambda x: self._pre(self.bn2(self.conv2(x))), p1), T)
             p2 = self._fold(lambda x: self._post(x).flatten(1), s2)
-            s3 = self._mask(self._run("image_hidden", self._fold(lambda x: self.fc_image(self.dropout(x)), p2), T), image_mask)
+            s3 = self._mask(self._run("image_hidden", self._fold(self.fc_image, self._drop(p2)), T), image_mask)
             syn += [p1.flatten(2).sum(dim=(0, 2)) * self.conv2.out_channels * k2,
                     p2.sum(dim=(0, 2)) * self.fc_image.out_features, s3.sum(dim=(0, 2)) * 10]
             spikes.update(image_conv1=s1, image_conv2=s2, image_hidden=s3)
-            drive = self._fold(lambda x: self.out_image(self.dropout(x)), s3)
+            drive = self._fold(self.out_image, self._drop(s3))
         if audio is not None and self.cfg.uses_audio:
             s = audio
             real_valued = not bool(((audio == 0) | (audio == 1)).all())  # direct encoding: MACs, not spikes
@@ -202,11 +216,11 @@ class SpikingDigitNet(nn.Module):
                 name = f"audio_hidden{i + 1}"
                 if i or not real_valued:
                     syn.append(s.sum(dim=(0, 2)) * fc.out_features)
-                s = self._run(name, self._fold(lambda x: fc(self.dropout(x) if i else x), s), T)
+                s = self._run(name, self._fold(fc, self._drop(s) if i else s), T)
                 spikes[name] = s
             s = self._mask(s, audio_mask)
             syn.append(s.sum(dim=(0, 2)) * 10)
-            d = self._fold(lambda x: self.out_audio(self.dropout(x)), s)
+            d = self._fold(self.out_audio, self._drop(s))
             drive = d if drive is None else drive + d
         if drive is None:
             raise ValueError("no input for the network's mode was given")
