@@ -1,5 +1,5 @@
-"""Hostile and clumsy audio: WAV files with broken or lying headers, odd sample formats, and sample
-arrays of every kind, through ``load_wav`` and ``audio_features``.
+"""Hostile and clumsy audio files: WAV files with broken or lying headers and odd sample formats,
+through ``load_wav`` and ``audio_features`` (sample arrays: test_fuzz_audio_arrays.py).
 
 Every input must end in finite ``[n_frames, n_mfcc]`` features or an :class:`InputError` naming the
 file (or "audio samples") and the problem: never another exception, a hang, or unbounded memory.
@@ -8,7 +8,6 @@ file (or "audio samples") and the problem: never another exception, a hang, or u
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
 import textwrap
@@ -22,32 +21,19 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snnapp.core.errors import ConfigError, InputError
-from snnapp.core.preprocess import AudioConfig, audio_features, load_wav
-from snnapp.core.preprocess._audio import MAX_CHANNELS, MAX_RATE, MAX_SAMPLES, MAX_SECONDS, MIN_RATE
+from snnapp.core.errors import InputError
+from snnapp.core.preprocess import audio_features, load_wav
+from snnapp.core.preprocess._audio import (
+    MAX_CHANNELS,
+    MAX_RATE,
+    MAX_SAMPLES,
+    MAX_SECONDS,
+    MIN_RATE,
+)
 
-CFG = AudioConfig()
-SHAPE = (CFG.n_frames, CFG.n_mfcc)
+from .wav_kit import CFG, sensible, tone, wav_bytes
+
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def wav_bytes(payload: bytes, rate: int = 8000, channels: int = 1, bits: int = 16, fmt: int = 1,
-              data_size: int | None = None, riff_size: int | None = None, block_align: int | None = None,
-              byte_rate: int | None = None) -> bytes:
-    """A RIFF/WAVE file with every header field under the caller's control (lies included)."""
-    ba = channels * ((bits + 7) // 8) if block_align is None else block_align
-    br = rate * ba if byte_rate is None else byte_rate
-    fmt_chunk = struct.pack("<HHIIHH", fmt & 0xFFFF, channels & 0xFFFF, rate & 0xFFFFFFFF, br & 0xFFFFFFFF,
-                            ba & 0xFFFF, bits & 0xFFFF)
-    size = len(payload) if data_size is None else data_size
-    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk
-            + b"data" + struct.pack("<I", size & 0xFFFFFFFF) + payload)
-    return b"RIFF" + struct.pack("<I", (len(body) if riff_size is None else riff_size) & 0xFFFFFFFF) + body
-
-
-def _sensible(f: np.ndarray) -> None:
-    assert isinstance(f, np.ndarray) and f.shape == SHAPE and f.dtype == np.float32
-    assert np.isfinite(f).all()
 
 
 def _features_or_error(path: Path) -> np.ndarray | None:
@@ -60,12 +46,8 @@ def _features_or_error(path: Path) -> np.ndarray | None:
         return None
     finally:
         assert time.perf_counter() - t0 < 20, "one small file took over 20 s"
-    _sensible(f)
+    sensible(f)
     return f
-
-
-def _tone(n: int = 8000, rate: int = 8000) -> np.ndarray:
-    return (0.5 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +57,7 @@ def wav_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # ----------------------------------------------------------------------------------- headers
 
-_PCM16 = (_tone(2000) * 32767).astype("<i2").tobytes()
+_PCM16 = (tone(2000) * 32767).astype("<i2").tobytes()
 
 
 @FUZZ
@@ -100,7 +82,7 @@ def test_any_header_gives_features_or_input_error(wav_dir: Path, fmt, channels, 
        cut=st.one_of(st.none(), st.integers(0, 4096)), subtype=st.sampled_from(["PCM_16", "FLOAT", "PCM_U8", "PCM_24"]))
 def test_damaged_bytes_give_features_or_input_error(wav_dir: Path, edits, cut, subtype):
     p = wav_dir / f"damaged_{subtype}.wav"
-    sf.write(p, _tone(2000), 8000, subtype=subtype)
+    sf.write(p, tone(2000), 8000, subtype=subtype)
     data = bytearray(p.read_bytes())
     for pos, value in edits:
         if pos < len(data):
@@ -125,7 +107,7 @@ def test_every_sample_format_and_layout(wav_dir: Path, subtype, channels, rate, 
         subtype = "PCM_S8"
     if container != "FLAC" and subtype == "PCM_S8" and container.startswith("WAV"):
         subtype = "PCM_U8"
-    x = np.repeat(_tone(n, rate)[:, None], channels, 1)
+    x = np.repeat(tone(n, rate)[:, None], channels, 1)
     for i, v in odd:
         if i < n:
             x[i, i % channels] = v
@@ -145,7 +127,7 @@ def test_every_sample_format_and_layout(wav_dir: Path, subtype, channels, rate, 
     "text", "gzip", "png_named_wav",
 ])
 def test_broken_files_raise_input_error_naming_the_file(wav_dir: Path, case: str):
-    tone16 = (_tone() * 32767).astype("<i2").tobytes()
+    tone16 = (tone() * 32767).astype("<i2").tobytes()
     content = {
         "zero_bytes": b"", "riff_only": b"RIFF", "no_data_chunk": wav_bytes(tone16)[:36],
         "empty_data": wav_bytes(b""), "one_odd_byte": wav_bytes(b"\x01"), "rate_0": wav_bytes(tone16, rate=0),
@@ -165,7 +147,7 @@ def test_broken_files_raise_input_error_naming_the_file(wav_dir: Path, case: str
 @pytest.mark.parametrize("keep", [4, 12, 20, 36, 43, 44, 45, 100, 1000, 8043])
 def test_truncated_anywhere(wav_dir: Path, keep: int):
     p = wav_dir / f"cut{keep}.wav"
-    sf.write(p, _tone(8000), 8000, subtype="PCM_16")
+    sf.write(p, tone(8000), 8000, subtype="PCM_16")
     p.write_bytes(p.read_bytes()[:keep])
     _features_or_error(p)
 
@@ -173,17 +155,17 @@ def test_truncated_anywhere(wav_dir: Path, keep: int):
 @pytest.mark.parametrize("claimed", [2**31 - 1, 2**31, 2**32 - 1, 10**9])
 def test_data_chunk_longer_than_the_file(wav_dir: Path, claimed: int):
     p = wav_dir / f"lying{claimed}.wav"
-    p.write_bytes(wav_bytes((_tone() * 32767).astype("<i2").tobytes(), data_size=claimed, riff_size=claimed + 36))
+    p.write_bytes(wav_bytes((tone() * 32767).astype("<i2").tobytes(), data_size=claimed, riff_size=claimed + 36))
     data, rate = load_wav(p)
     assert data.shape == (8000, 1) and rate == 8000  # what the file holds, not what the header says
-    _sensible(audio_features(p, CFG))
+    sensible(audio_features(p, CFG))
 
 
 @pytest.mark.parametrize("rate", [MIN_RATE, 8000, MAX_RATE])
 def test_extreme_accepted_rates(wav_dir: Path, rate: int):
     p = wav_dir / f"rate{rate}.wav"
-    sf.write(p, _tone(rate // 2, rate), rate, subtype="PCM_16")
-    _sensible(audio_features(p, CFG))
+    sf.write(p, tone(rate // 2, rate), rate, subtype="PCM_16")
+    sensible(audio_features(p, CFG))
 
 
 @pytest.mark.parametrize("subtype", _SUBTYPES)
@@ -197,19 +179,19 @@ def test_sample_formats_agree(wav_dir: Path, subtype: str, channels: int):
     p = wav_dir / f"{subtype}_{channels}.wav"
     sf.write(p, np.repeat(x[:, None], channels, 1), 8000, subtype=subtype if subtype != "PCM_S8" else "PCM_U8")
     f = audio_features(p, CFG)
-    _sensible(f)
+    sensible(f)
     assert np.corrcoef(f.ravel(), ref.ravel())[0, 1] > 0.9
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 3.4e38])
 def test_float_wav_full_of_non_finite_or_huge_values(wav_dir: Path, value: float):
     p = wav_dir / "bad_values.wav"
-    x = _tone()
+    x = tone()
     x[::3] = value
     sf.write(p, x, 8000, subtype="FLOAT")
-    _sensible(audio_features(p, CFG))
+    sensible(audio_features(p, CFG))
     sf.write(p, np.full(8000, value, np.float32), 8000, subtype="FLOAT")
-    _sensible(audio_features(p, CFG))
+    sensible(audio_features(p, CFG))
 
 
 def test_silence_gives_finite_zero_features(wav_dir: Path):
@@ -218,9 +200,9 @@ def test_silence_gives_finite_zero_features(wav_dir: Path):
     for subtype in ("PCM_16", "FLOAT", "PCM_U8"):
         sf.write(p, np.zeros(8000, np.float32), 8000, subtype=subtype)
         f = audio_features(p, CFG)
-        _sensible(f)
+        sensible(f)
         assert np.all(f == 0)
-    _sensible(audio_features(np.zeros(16000), CFG, rate=16000))
+    sensible(audio_features(np.zeros(16000), CFG, rate=16000))
 
 
 def test_too_many_channels(wav_dir: Path):
@@ -234,7 +216,7 @@ def test_ten_minute_wav_is_refused_quickly(wav_dir: Path):
     """Ten minutes is not one digit: refused from the header, before decoding, with the reason."""
     p = wav_dir / "ten_minutes.wav"
     with sf.SoundFile(p, "w", 8000, 1, subtype="PCM_16") as f:
-        block = (_tone(8000) * 0.1).reshape(-1, 1)
+        block = (tone(8000) * 0.1).reshape(-1, 1)
         for _ in range(600):
             f.write(block)
     t0 = time.perf_counter()
@@ -277,72 +259,6 @@ def test_named_pipe_does_not_hang(wav_dir: Path):
     assert isinstance(outcome[0], InputError) and "pipe.wav" in str(outcome[0])
 
 
-# ----------------------------------------------------------------------------------- sample arrays
-
-_dtypes = st.sampled_from([np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8,
-                           np.uint16, np.uint64, bool, np.complex64, object, "U3", "M8[s]"])
-_rates_any = st.one_of(st.integers(-10, 10), st.integers(MIN_RATE - 1, MAX_RATE + 1), st.sampled_from(
-    [None, 0, -8000, 2**63, float("nan"), float("inf"), -float("inf"), 8000.5, "8000", b"x", [8000], True,
-     np.int64(8000), np.float32(44100), 1e300]))
-
-
-@st.composite
-def _arrays(draw):
-    dtype = draw(_dtypes)
-    ndim = draw(st.integers(0, 3))
-    shape = tuple(draw(st.lists(st.integers(0, 5000 if ndim == 1 else 80), min_size=ndim, max_size=ndim)))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    size = int(np.prod(shape))
-    if dtype in (object, "U3", "M8[s]"):
-        return np.zeros(shape, dtype=dtype)
-    if np.dtype(dtype).kind == "b":
-        return rng.integers(0, 2, size).astype(bool).reshape(shape)
-    if np.dtype(dtype).kind in "iu":
-        info = np.iinfo(dtype)
-        return rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True).reshape(shape)
-    scale = draw(st.sampled_from([1.0, 1e4, 1e30, 1e300]))
-    with np.errstate(over="ignore"):
-        x = (rng.standard_normal(size) * scale).astype(dtype).reshape(shape)
-    for v in draw(st.lists(st.sampled_from([np.nan, np.inf, -np.inf]), max_size=5)):
-        if x.size:
-            x.flat[int(rng.integers(x.size))] = v
-    return x
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(x=_arrays(), rate=_rates_any)
-def test_any_sample_array(x: np.ndarray, rate):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)  # no overflow or invalid value slips through
-        warnings.filterwarnings("error", category=np.exceptions.ComplexWarning)
-        try:
-            f = audio_features(x, CFG, rate=rate)
-        except InputError as err:
-            assert "audio samples" in str(err)
-            return
-    _sensible(f)
-
-
-def test_channels_first_array_is_named():
-    with pytest.raises(InputError, match="channels first"):
-        audio_features(np.zeros((2, 48000), np.float32), CFG, rate=48000)
-
-
-# ----------------------------------------------------------------------------------- config
-
-
-@pytest.mark.parametrize("bad", [
-    {"sample_rate": 0}, {"sample_rate": 10**9}, {"n_mfcc": 0}, {"n_mfcc": 50, "n_mels": 40}, {"n_fft": 0},
-    {"hop_length": 0}, {"hop_length": 512, "n_fft": 256}, {"fmin": -1.0}, {"fmin": 5000.0, "fmax": 6000.0},
-    {"fmax": float("nan")}, {"trim_top_db": 0.0}, {"n_frames": 0}, {"n_frames": 10**12},
-])
-def test_config_ranges(bad: dict):
-    with pytest.raises(ConfigError):
-        AudioConfig(**bad)
-
-
 # ----------------------------------------------------------------------------------- memory
 
 _MEMORY_SCRIPT = textwrap.dedent("""
@@ -379,7 +295,7 @@ def test_memory_stays_bounded_whatever_the_header_says(wav_dir: Path):
     """
     folder = wav_dir / "memory"
     folder.mkdir(exist_ok=True)
-    tone16 = (_tone() * 32767).astype("<i2").tobytes()
+    tone16 = (tone() * 32767).astype("<i2").tobytes()
     (folder / "lying.wav").write_bytes(wav_bytes(tone16, data_size=2**32 - 1, riff_size=2**32 - 1))
     (folder / "lying_channels.wav").write_bytes(wav_bytes(tone16, channels=1024, bits=8, data_size=2**32 - 2))
     with sf.SoundFile(folder / "ten_minutes.wav", "w", 8000, 1, subtype="PCM_U8") as f:
