@@ -92,6 +92,9 @@ def train_command(
         help="bf16: convolutions and linear layers in bfloat16 while training (fast on CPUs with AVX512-BF16 "
              "or AMX, and on GPUs); weights, neuron state and inference stay float32.")] = PrecisionName.fp32,
     audio_copies: Annotated[int, typer.Option(min=0, help="Augmented copies of each training recording.")] = 4,
+    n_mfcc: Annotated[int, typer.Option(
+        min=1, help="MFCC coefficients per frame. Fewer keep the vocal tract's broad shape and drop the "
+                    "fine detail that differs between speakers.")] = 20,
     feature_masks: Annotated[int, typer.Option(
         min=0, max=8, help="Time and coefficient masks over each training example's MFCC (SpecAugment); 0: none.")] = 0,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
@@ -108,6 +111,7 @@ def train_command(
     from snnapp.core.modelio import edit_folder, merge_metrics
     from snnapp.core.encoders import EncoderConfig
     from snnapp.core.network import NetworkConfig
+    from snnapp.core.preprocess import AudioConfig
     from snnapp.core.training import TrainConfig, train
 
     from ._progress import RichTrainingProgress
@@ -123,7 +127,7 @@ def train_command(
             network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,
             batch_size=batch_size, lr=lr, loss=loss.value, correct_rate=correct_rate, incorrect_rate=incorrect_rate,
             seed=seed, limit=limit, patience=patience, augment=augment, audio_copies=audio_copies,
-            feature_masks=feature_masks, precision=precision.value,
+            feature_masks=feature_masks, precision=precision.value, audio=AudioConfig(n_mfcc=n_mfcc),
             init_from=tuple(str(p) for p in init_from or ()))
         target = out or Path("models") / mode.value
         with RichTrainingProgress() as progress:

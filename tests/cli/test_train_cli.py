@@ -28,14 +28,17 @@ def test_architecture_options_reach_the_config(tmp_path: Path, data_dir: Path, c
     assert "conv 4c3 - pool - spikes" in (out / "MODEL_CARD.md").read_text()
 
 
-def test_audio_copies_feature_masks_and_the_default_pooling(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+def test_audio_copies_feature_masks_mfcc_and_the_default_pooling(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     out = tmp_path / "audio"
     res = _train(["--mode", "audio", "--limit", "64", "--audio-hidden", "16", "--audio-copies", "0",
-                  "--feature-masks", "2", "--num-steps", "8", "--out", str(out)], data_dir, cache_dir)
+                  "--feature-masks", "2", "--n-mfcc", "13", "--num-steps", "8", "--out", str(out)], data_dir, cache_dir)
     assert res.exit_code == 0, res.output
     cfg = load_model(out).config
     assert cfg.training["audio_copies"] == 0 and cfg.network.pool_before_spike is False
     assert cfg.network.dropout_mask == "step"
     assert cfg.training["feature_masks"] == 2
+    assert cfg.audio.n_mfcc == 13 and cfg.network.audio_in_features == 13 * 32 // 8  # 4 frames per step
+    res = _train(["--mode", "audio", "--n-mfcc", "50", "--out", str(tmp_path / "y")], data_dir, cache_dir)
+    assert res.exit_code == 1 and "n_mfcc (50) <= n_mels (40)" in res.output
     res = _train(["--mode", "audio", "--dropout", "1.5", "--out", str(tmp_path / "x")], data_dir, cache_dir)
     assert res.exit_code == 2 and "dropout" in res.output.lower()
