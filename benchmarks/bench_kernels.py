@@ -11,10 +11,12 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
+from snnapp.core.network import NetworkConfig, SpikingDigitNet
 from snnapp.core.network._pool import max_pool2x2
 from snnapp.core.neurons import LIF, LIFParameters, lif_sequence
 
@@ -60,9 +62,15 @@ def pairs(dtype: torch.dtype, scale: int = 1) -> dict[str, tuple[Callable[[], No
         "LIF over T steps, conv1 neurons": (_fwd_bwd(lambda x: _lif_loop(x, p), drive),
                                             _fwd_bwd(lambda x: lif_sequence(x, T, p), drive)),
         "dropout 0.1 before fc: a mask per step vs per sample": (
-            lambda: F.dropout(flat, 0.1, True),
-            lambda: flat * ((torch.rand(flat.shape[1:]) >= 0.1).to(dtype) / 0.9)),
+            partial(_dropout("step"), flat), partial(_dropout("sample"), flat)),
     }
+
+
+def _dropout(mask: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The network's own training dropout of ``[T, B, ...]`` with the given mask setting."""
+    net = SpikingDigitNet(NetworkConfig(mode="audio", audio_in_features=8, audio_hidden=(8,), dropout=0.1,
+                                        dropout_mask=mask)).train()
+    return net._drop
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:

@@ -3,7 +3,7 @@
 On CPU, PyTorch's ``max_pool2d`` on contiguous NCHW tensors is slow: in a profile of the image
 network's training it was the largest single cost after the convolutions' backward pass. Three
 element-wise maxima of strided slices give the same values without a layout copy; forward and
-backward together run 1.2-1.4x faster on the image network's sizes (benchmarks/bench_kernels.py).
+backward together run 1.2-1.5x faster on the image network's sizes (benchmarks/bench_kernels.py).
 The backward pass sends each output's gradient to the first maximum of its window in row-major
 order, as ``max_pool2d`` does, which matters for spikes, where ties are the rule.
 """
