@@ -3,7 +3,7 @@
 All in one process, every side on the same batches, warm-up excluded, median of repeats:
 baseline = snnTorch tutorial 6 network, rate coded (T=25), one call per step; pieces = the same
 network from snnapp's LIF (per-step or time folded into the batch, channels_last, threads);
-default = snnapp's shipped image network (T=4, direct input). See benchmarks/README.md.
+default = snnapp's shipped image network and recipe (few steps, direct input). See benchmarks/README.md.
 
 The sides themselves (the networks, their optimizers and training steps, the shared batches) are
 built in ``_training_sides.py`` beside this file; this file measures them.
@@ -211,7 +211,7 @@ def report(res: dict) -> str:
     tp, r, c = res["throughput"], res["ratios"], res["config"]
     rows = [(f"baseline: snnTorch tutorial, T=25, batch {c['batch_size']}", tp["baseline"], 1.0)]
     rows += [(f"pieces: {k}", v, r[f"pieces: {k}"]) for k, v in tp["pieces"].items()]
-    rows += [("snnapp default: T=4, direct", tp["default"], r["default"])]
+    rows += [(f"snnapp default: T={res['default_steps']}, direct", tp["default"], r["default"])]
     rows += [(f"default network, {k}", v, r[f"candidate: {k}"]) for k, v in tp.get("candidates", {}).items()]
     rows += [(f"inference, batch {c['infer_batch']}: baseline", tp["inference"]["baseline"], 1.0),
              ("inference: snnapp default", tp["inference"]["default"], r["inference default"])]
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = QUICK if a.quick else BenchConfig()
     cfg = replace(cfg, batches=a.batches or cfg.batches, time_budget=a.time_budget or cfg.time_budget)
     data = load_data(a.data_dir)
-    res: dict = {"config": asdict(cfg), "target": a.target, "environment": {
+    res: dict = {"config": asdict(cfg), "target": a.target, "default_steps": shipped_recipe().network.num_steps, "environment": {
         "torch": torch.__version__, "snntorch": snn.__version__, "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(), "python": platform.python_version()}}
     res["throughput"] = run_throughput(cfg, data)
