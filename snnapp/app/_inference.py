@@ -52,7 +52,7 @@ class Decision:
     latency_ms: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)
     seen_image: np.ndarray | None = None  # [28, 28]: what the network saw
-    seen_audio: np.ndarray | None = None  # [n_frames, n_mfcc]
+    seen_audio: np.ndarray | None = None  # [n_frames, n_features]
 
     @property
     def disagree(self) -> bool:

@@ -95,6 +95,8 @@ def train_command(
     n_mfcc: Annotated[int, typer.Option(
         min=1, help="MFCC coefficients per frame. Fewer keep the vocal tract's broad shape and drop the "
                     "fine detail that differs between speakers.")] = 20,
+    deltas: Annotated[bool, typer.Option(
+        help="Append each MFCC coefficient's rate of change over time to the audio features.")] = False,
     feature_masks: Annotated[int, typer.Option(
         min=0, max=8, help="Time and coefficient masks over each training example's MFCC (SpecAugment); 0: none.")] = 0,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
@@ -127,7 +129,7 @@ def train_command(
             network=net, encoder=EncoderConfig(image=image_encoder.value, audio=audio_encoder.value), epochs=epochs,
             batch_size=batch_size, lr=lr, loss=loss.value, correct_rate=correct_rate, incorrect_rate=incorrect_rate,
             seed=seed, limit=limit, patience=patience, augment=augment, audio_copies=audio_copies,
-            feature_masks=feature_masks, precision=precision.value, audio=AudioConfig(n_mfcc=n_mfcc),
+            feature_masks=feature_masks, precision=precision.value, audio=AudioConfig(n_mfcc=n_mfcc, deltas=deltas),
             init_from=tuple(str(p) for p in init_from or ()))
         target = out or Path("models") / mode.value
         with RichTrainingProgress() as progress:

@@ -31,7 +31,7 @@ class Examples:
     mode: str
     labels: np.ndarray  # [N] int64
     images: np.ndarray | None = None  # [N, 28, 28] uint8
-    audio: np.ndarray | None = None  # [M, copies, n_frames, n_mfcc] float32 (copy 0 is clean)
+    audio: np.ndarray | None = None  # [M, copies, n_frames, n_features] float32 (copy 0 is clean)
     audio_labels: np.ndarray | None = None  # [M]
     speakers: np.ndarray | None = None  # [M] speaker names
     pairs: np.ndarray | None = None  # [N] indices into the audio rows

@@ -49,7 +49,7 @@ def compute_features(
     paths: list[Path], cfg: AudioConfig, *, copies: int = 0, seed: int = 0,
     cache_dir: Path | None = None, workers: int | None = None,
 ) -> np.ndarray:
-    """``[len(paths), 1 + copies, n_frames, n_mfcc]`` float32 features, from the cache if present.
+    """``[len(paths), 1 + copies, n_frames, n_features]`` float32 features, from the cache if present.
 
     Index 0 along the second axis is the clean recording; 1..copies are augmented versions
     (noise, gain, speed, pitch, reverberation, time shift) for training.

@@ -46,7 +46,8 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
         layers = [f"{c} - pool - spikes" if net.pool_before_spike else f"{c} - spikes - pool" for c in conv]
         lines.append(f"- image branch: {' - '.join(layers)} - fc {net.image_hidden}")
     if net.uses_audio:
-        lines.append(f"- audio branch: {config.audio.n_frames} frames of {config.audio.n_mfcc} MFCC, "
+        lines.append(f"- audio branch: {config.audio.n_frames} frames of {config.audio.n_mfcc} MFCC"
+                     f"{' and their deltas' if config.audio.deltas else ''}, "
                      f"fc {' - '.join(str(h) for h in net.audio_hidden)}")
     lines += ["- fusion: both branches' spikes drive the same 10 output neurons", "", "## Results", "",
               "| split | examples | accuracy | image alone | audio alone | spikes / sample | SynOps / sample | energy / sample |",

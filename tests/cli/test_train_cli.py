@@ -38,6 +38,14 @@ def test_audio_copies_feature_masks_mfcc_and_the_default_pooling(tmp_path: Path,
     assert cfg.network.dropout_mask == "step"
     assert cfg.training["feature_masks"] == 2
     assert cfg.audio.n_mfcc == 13 and cfg.network.audio_in_features == 13 * 32 // 8  # 4 frames per step
+    assert cfg.audio.deltas is False and "13 MFCC," in (out / "MODEL_CARD.md").read_text()
+    deltas = tmp_path / "deltas"
+    res = _train(["--mode", "audio", "--limit", "64", "--audio-hidden", "16", "--audio-copies", "0", "--n-mfcc", "13",
+                  "--deltas", "--num-steps", "8", "--out", str(deltas)], data_dir, cache_dir)
+    assert res.exit_code == 0, res.output
+    cfg = load_model(deltas).config
+    assert cfg.audio.deltas is True and cfg.network.audio_in_features == 26 * 32 // 8
+    assert "13 MFCC and their deltas" in (deltas / "MODEL_CARD.md").read_text()
     res = _train(["--mode", "audio", "--n-mfcc", "50", "--out", str(tmp_path / "y")], data_dir, cache_dir)
     assert res.exit_code == 1 and "n_mfcc (50) <= n_mels (40)" in res.output
     res = _train(["--mode", "audio", "--dropout", "1.5", "--out", str(tmp_path / "x")], data_dir, cache_dir)

@@ -45,6 +45,14 @@ class AudioConfig(DictConfig):
     #: Per-utterance normalisation of each coefficient (mean 0, std 1): removes the speaker's
     #: and the microphone's spectral tilt, which helps speaker independence.
     normalize: bool = True
+    #: Append each coefficient's rate of change over the (time-normalised) frames. Deltas say how
+    #: the spectrum moves through the word, which varies less between voices than where it sits.
+    deltas: bool = False
+
+    @property
+    def n_features(self) -> int:
+        """Values per frame: the coefficients, and as many deltas when ``deltas`` is set."""
+        return self.n_mfcc * (2 if self.deltas else 1)
 
     def __post_init__(self) -> None:
         if not MIN_RATE <= self.sample_rate <= MAX_RATE:
@@ -179,11 +187,24 @@ def trim_silence(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     return trimmed if trimmed.size >= cfg.n_fft else x
 
 
+def frame_deltas(frames: np.ndarray, width: int = 9) -> np.ndarray:
+    """First-order deltas of ``[frames, coefficients]`` along time (librosa's regression over
+    ``width`` frames, narrowed to fit short inputs; zeros for fewer than 3 frames)."""
+    import librosa
+
+    n = frames.shape[0]
+    width = min(width, n if n % 2 else n - 1)
+    if width < 3:
+        return np.zeros_like(frames)
+    return librosa.feature.delta(frames, width=width, axis=0, mode="interp").astype(frames.dtype)
+
+
 def mfcc_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """MFCC of a mono signal at ``cfg.sample_rate``, resampled in time to ``cfg.n_frames``.
 
     Stretching every utterance to the same number of frames maps it onto the network's time
-    steps and removes speaking rate as a nuisance variable. Returns float32 ``[n_frames, n_mfcc]``.
+    steps and removes speaking rate as a nuisance variable. Returns float32
+    ``[n_frames, cfg.n_features]``: the coefficients, then their deltas when ``cfg.deltas``.
     """
     import librosa
 
@@ -203,13 +224,15 @@ def mfcc_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     src = np.linspace(0.0, 1.0, m.shape[0])
     dst = np.linspace(0.0, 1.0, cfg.n_frames)
     out = np.stack([np.interp(dst, src, m[:, k]) for k in range(m.shape[1])], axis=1)
+    if cfg.deltas:
+        out = np.concatenate([out, frame_deltas(out)], axis=1)
     if cfg.normalize:
         out = (out - out.mean(axis=0)) / (out.std(axis=0) + 1e-3)
     return out.astype(np.float32)
 
 
 def audio_features(source: str | Path | np.ndarray, cfg: AudioConfig, rate: int | None = None) -> np.ndarray:
-    """The whole audio path: a WAV file, or samples at ``rate``, to ``[n_frames, n_mfcc]`` MFCC.
+    """The whole audio path: a WAV file, or samples at ``rate``, to ``[n_frames, n_features]`` MFCC.
 
     Samples are a real-valued ``[samples]`` or ``[samples, channels]`` array; the limits of
     :func:`load_wav` apply to them too. Silence is a valid input: it gives finite features (all

@@ -83,7 +83,7 @@ class Backend(ABC):
         return {n: np.zeros((batch,) + s, dtype=np.float32) for n, s in self.state_shapes().items()}
 
     def encode(self, images: np.ndarray | None, audio: np.ndarray | None, seed: int = 0) -> Encoded:
-        """Spike-encode preprocessed inputs (``[B, 28, 28]``, ``[B, n_frames, n_mfcc]``) the model can use."""
+        """Spike-encode preprocessed inputs (``[B, 28, 28]``, ``[B, n_frames, n_features]``) the model can use."""
         cfg = self.config
         T = cfg.network.num_steps
         img = encode_image(images, T, cfg.encoder, seed) if images is not None and cfg.network.uses_image else None

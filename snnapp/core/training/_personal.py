@@ -93,7 +93,7 @@ def _label(label: Any, what: str) -> int:
 
 
 def _audio_rows(audio: list, cfg: ModelConfig, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features ``[n, 1 + copies, n_frames, n_mfcc]`` of the recordings, through the model's own path."""
+    """Features ``[n, 1 + copies, n_frames, n_features]`` of the recordings, through the model's own path."""
     rows, labels = [], []
     sr = cfg.audio.sample_rate
     for i, item in enumerate(audio):
@@ -191,7 +191,7 @@ def _public(mode: str, cfg: ModelConfig, data_dir: Path, limit: int | None, n_va
             feats = compute_features([clips[i].path for i in idx], cfg.audio, copies=n_copies, seed=seed,
                                      cache_dir=cache_dir)
         else:
-            feats = np.zeros((0, 1 + n_copies, cfg.audio.n_frames, cfg.audio.n_mfcc), dtype=np.float32)
+            feats = np.zeros((0, 1 + n_copies, cfg.audio.n_frames, cfg.audio.n_features), dtype=np.float32)
         speakers = np.array([clips[i].speaker for i in idx], dtype=object)
         out.append(Examples("audio", labels[idx], audio=feats, audio_labels=labels[idx], speakers=speakers))
     return out[0], out[1]

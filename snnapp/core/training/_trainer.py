@@ -40,7 +40,7 @@ def complete_network(cfg: TrainConfig) -> TrainConfig:
     net = replace(cfg.network, image_in_channels=image_channels(cfg.encoder.image))
     if net.uses_audio:
         net = replace(net, audio_in_features=audio_features_per_step(
-            cfg.encoder.audio, cfg.audio.n_frames, cfg.audio.n_mfcc, cfg.network.num_steps))
+            cfg.encoder.audio, cfg.audio.n_frames, cfg.audio.n_features, cfg.network.num_steps))
     return replace(cfg, network=net)
 
 

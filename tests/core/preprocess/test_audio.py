@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from snnapp.core.errors import InputError
 from snnapp.core.preprocess import AudioConfig, audio_features
-from snnapp.core.preprocess._audio import MAX_RATE, MIN_RATE
+from snnapp.core.preprocess._audio import MAX_RATE, MIN_RATE, frame_deltas
 
 CFG = AudioConfig()
 SHAPE = (CFG.n_frames, CFG.n_mfcc)
@@ -104,6 +104,23 @@ def test_nan_samples(tmp_path: Path, fsdd_clips: list[Path]):
     sf.write(p, x, rate, subtype="FLOAT")
     _sensible(audio_features(p, CFG))
     _sensible(audio_features(x, CFG, rate=rate))
+
+
+def test_deltas_follow_the_coefficients(fsdd_clips: list[Path]):
+    plain = audio_features(fsdd_clips[1], AudioConfig(n_mfcc=13))
+    both = audio_features(fsdd_clips[1], AudioConfig(n_mfcc=13, deltas=True))
+    assert AudioConfig(n_mfcc=13, deltas=True).n_features == 26 and both.shape == (CFG.n_frames, 26)
+    assert np.allclose(both[:, :13], plain, atol=1e-5)  # each column is normalised on its own
+    raw = audio_features(fsdd_clips[1], AudioConfig(n_mfcc=13, deltas=True, normalize=False))
+    assert np.isfinite(raw).all() and np.allclose(raw[:, 13:], frame_deltas(raw[:, :13]), atol=1e-4)
+    assert _corr(raw[:, 13:], np.gradient(raw[:, :13], axis=0)) > 0.5  # a smoothed slope
+    ramp = np.outer(np.arange(20.0), [1.0, -2.0])
+    assert np.allclose(frame_deltas(ramp), [[1.0, -2.0]] * 20)
+    assert np.allclose(frame_deltas(ramp[:5]), [[1.0, -2.0]] * 5)  # the window narrows to fit
+    assert not frame_deltas(ramp[:2]).any()
+    short = AudioConfig(n_frames=2, deltas=True)
+    assert audio_features(fsdd_clips[1], short).shape == (2, 2 * short.n_mfcc)
+    assert AudioConfig.from_dict({"n_mfcc": 13}).deltas is False  # configs saved before deltas existed
 
 
 def test_silence_and_tiny(tmp_path: Path):
