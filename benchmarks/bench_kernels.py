@@ -1,5 +1,5 @@
-"""The training kernels snnapp replaces, each against the PyTorch way it replaces, on the shipped
-image network's shapes: 2x2 max pooling, the LIF loop over time, and the dropout mask.
+"""The training kernels snnapp replaces, each against the PyTorch way it replaces, on the image
+network's layer shapes at T=4: 2x2 max pooling, the LIF loop over time, and the dropout mask.
 
 Each pair runs forward + backward on the same tensors in one process, interleaved over repeats;
 the figure is the median milliseconds, and the ratio is plain / snnapp (above 1: snnapp faster).
