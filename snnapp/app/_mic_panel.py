@@ -127,7 +127,7 @@ class MicPanel(QWidget):
 
     # ------------------------------------------------------------------ from the capture thread
     def show_mfcc(self, frames: np.ndarray | None) -> None:
-        """Coefficients up, frames across."""
+        """Coefficients up (their deltas above them, where the model uses deltas), frames across."""
         if frames is None:
             self.mfcc_image.clear()
         else:
