@@ -181,7 +181,8 @@ def run_throughput(cfg: BenchConfig, data: Mnist) -> dict:
     variants += [(f"folded, {k} thread(s)", True, False, False, k) for k in sorted({1, n // 2} - {0, n})]  # never more than now
     res["pieces"] = {name: throughput(build_side("pieces", fold, cl, bf16).step, train_b, cfg, k)
                      for name, fold, cl, bf16, k in variants}
-    res["default"] = throughput(build_side("default").step, train_b, cfg)
+    default = build_side("default")
+    res["default"] = throughput(default.step, train_b, cfg) | {"num_steps": default.net.cfg.num_steps}
     res["candidates"] = {name: throughput(recipe_side(net, prec).step, train_b, cfg) for name, net, prec in CANDIDATES}
     res["inference"] = {}
     for kind in ("baseline", "default"):
@@ -211,7 +212,7 @@ def report(res: dict) -> str:
     tp, r, c = res["throughput"], res["ratios"], res["config"]
     rows = [(f"baseline: snnTorch tutorial, T=25, batch {c['batch_size']}", tp["baseline"], 1.0)]
     rows += [(f"pieces: {k}", v, r[f"pieces: {k}"]) for k, v in tp["pieces"].items()]
-    rows += [(f"snnapp default: T={res['default_steps']}, direct", tp["default"], r["default"])]
+    rows += [(f"snnapp default: T={tp['default']['num_steps']}, direct", tp["default"], r["default"])]
     rows += [(f"default network, {k}", v, r[f"candidate: {k}"]) for k, v in tp.get("candidates", {}).items()]
     rows += [(f"inference, batch {c['infer_batch']}: baseline", tp["inference"]["baseline"], 1.0),
              ("inference: snnapp default", tp["inference"]["default"], r["inference default"])]
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = QUICK if a.quick else BenchConfig()
     cfg = replace(cfg, batches=a.batches or cfg.batches, time_budget=a.time_budget or cfg.time_budget)
     data = load_data(a.data_dir)
-    res: dict = {"config": asdict(cfg), "target": a.target, "default_steps": shipped_recipe().network.num_steps, "environment": {
+    res: dict = {"config": asdict(cfg), "target": a.target, "environment": {
         "torch": torch.__version__, "snntorch": snn.__version__, "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(), "python": platform.python_version()}}
     res["throughput"] = run_throughput(cfg, data)
