@@ -180,8 +180,8 @@ def _train_step(net: nn.Module, opt: torch.optim.Optimizer, loss: Callable, fwd:
 
 
 #: Variants of the default network measured beside it: (name, network settings, precision; None:
-#: the default's own). The default pools currents, trains under bf16 and holds one dropout mask per
-#: sample; the first row is the configuration shipped before it.
+#: the default's own). The default runs T=3, pools currents, trains under bf16 and holds one dropout
+#: mask per sample; the first two rows are the configurations shipped before it.
 CANDIDATES = (
     ("T=4, spikes pooled, fp32, a dropout mask per step (an earlier default)",
      {"num_steps": 4, "pool_before_spike": False, "dropout_mask": "step"}, "fp32"),
