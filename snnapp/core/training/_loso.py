@@ -28,11 +28,16 @@ def leave_one_speaker_out(
     cfg: TrainConfig, data_dir: Path, *, device: str = "auto", cache_dir: Path | None = None,
     progress: Progress | None = None, speakers: tuple[str, ...] = FSDD_SPEAKERS,
 ) -> dict[str, Any]:
-    """Accuracy on each held-out speaker, and their mean."""
+    """Accuracy on each held-out speaker, and their mean (all six speakers unless ``speakers``
+    names fewer, for a quicker probe)."""
     from snnapp.core.torch_model import build_net, resolve_device
 
     if cfg.mode != "audio":
         raise ConfigError("leave-one-speaker-out applies to audio models")
+    unknown = [s for s in speakers if s not in FSDD_SPEAKERS]
+    if unknown or not speakers:
+        raise ConfigError(f"leave-one-speaker-out: {', '.join(unknown) or 'no speaker'} given; "
+                          f"FSDD's speakers are {', '.join(FSDD_SPEAKERS)}")
     progress = progress or SilentProgress()
     per_speaker: dict[str, float] = {}
     dev = resolve_device(device)
