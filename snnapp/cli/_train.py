@@ -99,7 +99,7 @@ def train_command(
         help="Append each MFCC coefficient's rate of change over time to the audio features.")] = False,
     feature_masks: Annotated[int, typer.Option(
         min=0, max=8, help="Time and coefficient masks over each training example's MFCC (SpecAugment); 0: none.")] = 0,
-    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without progress.")] = 4,
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better validation accuracy.")] = 4,
     seed: Annotated[int, typer.Option()] = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Train and validate on the first N examples only.")] = None,
     init_from: Annotated[Optional[list[Path]], typer.Option(help="Start from the fitting weights of this model folder; repeatable.")] = None,

@@ -229,8 +229,12 @@ def train(
         st.train_time += row["epoch_time_s"]
         val = run_examples(net, val_ex, cfg.encoder, dev)
         row["val_accuracy"] = float((decide(val.counts, val.final_mem) == val_ex.labels).mean())
-        if row["val_accuracy"] > st.best_acc:
-            st.best_acc, st.best_model, st.bad_epochs = row["val_accuracy"], copy.deepcopy(net.state_dict()), 0
+        # Of equally good epochs the latest is kept: it has seen more augmented data at a lower
+        # learning rate, and generalises better to voices it never heard. Only a strict
+        # improvement resets the patience.
+        if row["val_accuracy"] >= st.best_acc:
+            st.bad_epochs = 0 if row["val_accuracy"] > st.best_acc else st.bad_epochs + 1
+            st.best_acc, st.best_model = row["val_accuracy"], copy.deepcopy(net.state_dict())
         else:
             st.bad_epochs += 1
         st.history.append(row)
@@ -243,6 +247,12 @@ def train(
     return _finish(cfg, out, net, st, val_ex, dev, progress)
 
 
+def _latest_best(history: list[dict]) -> int:
+    """Index of the epoch whose weights were kept: the latest of the best validation accuracy."""
+    acc = np.array([h["val_accuracy"] for h in history])
+    return int(np.flatnonzero(acc == acc.max())[-1])
+
+
 def _finish(cfg: TrainConfig, out: Path, net: SpikingDigitNet, st: _RunState, val_ex: Examples,
             dev: torch.device, progress: Progress) -> TrainResult:
     """Best weights, a readout temperature fitted on validation data, metrics, the model folder."""
@@ -252,7 +262,7 @@ def _finish(cfg: TrainConfig, out: Path, net: SpikingDigitNet, st: _RunState, va
     temperature = fit_temperature(val.counts, val.final_mem, val_ex.labels)
     metrics = {"mode": cfg.mode, "val": evaluate_examples(net, val_ex, cfg.encoder, dev, temperature, outputs=val),
                "history": st.history, "train_time_s": st.train_time, "epochs_run": len(st.history),
-               "best_epoch": int(np.argmax([h["val_accuracy"] for h in st.history])), "device": str(dev),
+               "best_epoch": _latest_best(st.history), "device": str(dev),
                "torch": torch.__version__}
     model_cfg = ModelConfig(network=cfg.network, encoder=cfg.encoder, audio=cfg.audio, image=cfg.image,
                             temperature=temperature, training=cfg.hyper())
