@@ -16,13 +16,19 @@ DataDirOption = Annotated[
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 
 
+#: Exit status of a command that refused or could not do what it was asked, said in one line
+#: (bad input, a destination that is not the project's, missing data, a full disk). A
+#: traceback (status 1) is always a bug; an interrupt exits with 130, as shells expect.
+EXIT_ERROR = 2
+
+
 def fail(message: str) -> NoReturn:
-    """Print ``error: message`` in red on stderr, no traceback, and exit with status 1."""
+    """Print ``error: message`` in red on stderr, no traceback, and exit with :data:`EXIT_ERROR`."""
     from rich.console import Console
     from rich.markup import escape
 
     Console(stderr=True, soft_wrap=True).print(f"[red]error: {escape(message)}[/red]")
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_ERROR)
 
 
 @contextlib.contextmanager
@@ -35,4 +41,7 @@ def user_errors() -> Iterator[None]:
     except SnnappError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        fail("interrupted")
+        from rich.console import Console
+
+        Console(stderr=True, soft_wrap=True).print("[red]error: interrupted[/red]")
+        raise typer.Exit(130) from None

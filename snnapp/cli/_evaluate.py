@@ -76,8 +76,6 @@ def _loso(model_dir: Path, device: str, data_dir: Path | None, as_json: bool, sp
 
 
 def _record(model_dir: Path, extra: dict) -> None:
-    from snnapp.core.modelcard import write_card
     from snnapp.core.modelio import update_metrics
 
-    update_metrics(model_dir, extra)
-    write_card(model_dir)
+    update_metrics(model_dir, extra, card=True)  # metrics and card in one step

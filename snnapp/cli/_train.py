@@ -109,8 +109,7 @@ def train_command(
 ) -> None:
     """Train a network on MNIST, FSDD or both, and save it as a model folder."""
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
-    from snnapp.core.modelcard import write_card
-    from snnapp.core.modelio import edit_folder, merge_metrics
+    from snnapp.core.modelio import shown
     from snnapp.core.encoders import EncoderConfig
     from snnapp.core.network import NetworkConfig
     from snnapp.core.preprocess import AudioConfig
@@ -134,9 +133,7 @@ def train_command(
         target = out or Path("models") / mode.value
         with RichTrainingProgress() as progress:
             result = train(cfg, target, resolve_data_dir(data_dir), device=device, resume=resume,
-                           progress=progress, cache_dir=resolve_cache_dir())
-        with edit_folder(target) as folder:  # the command and the card: one step, never half there
-            merge_metrics(folder, {"command": "snnapp " + " ".join(shlex.quote(a) for a in sys.argv[1:])})
-            write_card(folder)
+                           progress=progress, cache_dir=resolve_cache_dir(),
+                           record={"command": "snnapp " + " ".join(shlex.quote(a) for a in sys.argv[1:])})
     val = result.metrics["val"]
-    typer.echo(f"{result.model_dir}: validation accuracy {val['accuracy']:.4f}")
+    typer.echo(f"{shown(result.model_dir)}: validation accuracy {val['accuracy']:.4f}")

@@ -1,21 +1,31 @@
-"""Atomic writes for model folders, checkpoints and exports: nothing half written ever looks complete.
+"""The project's rules of the file system: what it may replace, and how it writes so that nothing
+half written ever looks complete.
 
-Files go to a hidden temporary name beside their destination (named with the writer's process id,
-so what a killed writer left is recognised and removed), are fsynced, and are renamed into place;
-folders are swapped in whole, in one step where Linux can. File-system failures become a
-:class:`DiskError` that says in plain words what went wrong where ("no space left on ...").
+**Only its own.** Every destination a user names goes through :func:`claim_folder` or
+:func:`claim_file` before anything is written: a path that does not exist, an empty folder, or
+something the caller's recogniser says the project wrote (a verified model folder, a file bearing
+the project's signature) may be replaced; anything else is refused with a :class:`PathError`
+naming it. A link is followed, so its target is what is judged and replaced and the link stays.
+
+**Atomic.** Files go to a hidden temporary name beside their destination (named with the writer's
+process id, so what a killed writer left is recognised and removed), are fsynced, and are renamed
+into place; folders are swapped in whole, in one step where Linux can. File-system failures
+become a :class:`DiskError` that says in plain words what went wrong where ("no space left on ...").
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import shutil
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from snnapp.core.errors import ModelError
+from snnapp.core.errors import ModelError, PathError
 
 
 class DiskError(ModelError, OSError):
@@ -110,7 +120,8 @@ def write_file(path: str | Path, data: bytes | memoryview) -> None:
         _write_new(tmp, data)
         os.replace(tmp, path)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only file system the cleanup fails too
+            tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise disk_error(path, exc) from exc
         raise
@@ -138,12 +149,15 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def replace_folder(tmp: Path, dest: Path) -> None:
+def replace_folder(tmp: Path, dest: Path, ours: Callable[[Path], bool], what: str = "model folder") -> None:
     """Swap a completely written folder ``tmp`` in at ``dest``; the old one is removed after.
 
+    ``dest`` is claimed first (:func:`claim_folder` with ``ours``): a folder the project did not
+    write is refused, and ``tmp`` is left for the caller to remove. A link at ``dest`` is followed.
     Where the system can swap two folders in one step, ``dest`` is never absent, even for a
     process killed half-way; elsewhere there is a moment between two renames.
     """
+    dest = claim_folder(dest, ours, what)
     if dest.is_dir() and not dest.is_symlink() and _exchange(tmp, dest):
         shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
     else:
@@ -167,3 +181,137 @@ def _make_temp_folder(dest: Path) -> Path:
     except OSError as exc:
         raise disk_error(dest, exc) from exc
     return tmp
+
+
+# --- what the project may replace -------------------------------------------------------------
+
+def shown(path: Path | str) -> str:
+    """``path`` for a one-line message or a line of output: bytes that are not UTF-8 as ``\\xNN``
+    and control characters escaped, so that no file name can split or garble the line."""
+    out = []
+    for c in os.fsdecode(path):
+        if 0xDC80 <= ord(c) <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif not c.isprintable():
+            out.append(c.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def destination(path: str | Path) -> Path:
+    """The absolute path ``path`` names as a place to write: a link is followed to its target.
+
+    Refused with :class:`PathError`: a link to nothing, a link loop, and the current folder or a
+    folder above it (``.``, ``..``), which a write would have to replace with the process in it.
+    """
+    given = Path(path)
+    if given.is_symlink():
+        try:
+            target = given.resolve(strict=True)
+        except FileNotFoundError:
+            raise PathError(f"{shown(given)}: a link to {shown(os.readlink(given))}, which does not exist; "
+                            "refusing to write through it") from None
+        except (OSError, RuntimeError):
+            raise PathError(f"{shown(given)}: a link that cannot be followed (a loop?)") from None
+    else:
+        target = Path(os.path.abspath(given))
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        cwd = None
+    if cwd is not None and (target.resolve() == cwd or target.resolve() in cwd.parents):
+        raise PathError(f"{shown(path)}: the current folder or one above it; name a new folder to write into")
+    if not target.name:
+        raise PathError(f"{shown(path)}: the root folder; name a new folder to write into")
+    return target
+
+
+def claim_folder(path: str | Path, ours: Callable[[Path], bool], what: str) -> Path:
+    """The folder ``path`` may be replaced: return its :func:`destination`, or raise :class:`PathError`.
+
+    It may where nothing is there yet, where it is an empty folder, or where ``ours(folder)`` says
+    the project wrote it (e.g. a verified model folder). A file, a pipe or a folder with anything
+    else in it is the user's, and is refused with one line naming it.
+    """
+    dest = destination(path)
+    try:
+        st = dest.lstat()
+    except FileNotFoundError:
+        return dest
+    except OSError as exc:
+        raise PathError(f"{shown(path)}: cannot be examined ({exc.strerror or exc})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise PathError(f"{shown(path)}: exists and is not a folder; refusing to replace it with a {what}")
+    try:
+        empty = not any(p for p in dest.iterdir() if not _stale_entry(p))
+    except OSError as exc:
+        raise PathError(f"{shown(path)}: cannot be listed ({exc.strerror or exc})") from None
+    if empty or ours(dest):
+        return dest
+    raise PathError(f"{shown(path)}: holds files that are not an snnapp {what}; refusing to replace it "
+                    "(choose another folder, or move it away first)")
+
+
+#: Largest file :func:`claim_file` searches for the writer's signature (exports are a few MB).
+_SIGNATURE_SPAN = 1 << 28
+
+
+def claim_file(path: str | Path, signature: bytes | None, what: str) -> Path:
+    """The file ``path`` may be replaced: return its :func:`destination`, or raise :class:`PathError`.
+
+    It may where nothing is there yet, or where it is a regular file that holds ``signature``
+    (a mark every file of this kind the project writes carries). A folder, a pipe, a device or a
+    file without the mark is refused with one line naming it.
+    """
+    dest = destination(path)
+    try:
+        st = dest.stat()
+    except FileNotFoundError:
+        return dest
+    except OSError as exc:
+        raise PathError(f"{shown(path)}: cannot be examined ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise PathError(f"{shown(path)}: is a folder; name a file to write the {what} to")
+    if not stat.S_ISREG(st.st_mode):
+        raise PathError(f"{shown(path)}: not a regular file (a pipe or a device); name a file to write the {what} to")
+    if signature is not None and st.st_size <= _SIGNATURE_SPAN and _bears(dest, signature):
+        return dest
+    raise PathError(f"{shown(path)}: exists and was not written by snnapp as a {what}; refusing to replace it "
+                    "(choose another name, or move it away first)")
+
+
+def _bears(path: Path, signature: bytes) -> bool:
+    """``signature`` occurs in the file (read in chunks that overlap by its length)."""
+    tail = b""
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                if signature in tail + chunk:
+                    return True
+                tail = chunk[-len(signature):]
+    except OSError:
+        return False
+    return False
+
+
+def _stale_entry(p: Path) -> bool:
+    """An entry a killed writer of the project left (``.name.tmp-PID-...``): not the user's."""
+    name = p.name
+    for kind in (".tmp-", ".old-"):
+        head, sep, tail = name.partition(kind)
+        if sep and head.startswith(".") and tail.split("-")[0].isdigit():
+            return True
+    return False
+
+
+def write_claimed(path: str | Path, data: bytes | memoryview, signature: bytes | None, what: str) -> Path:
+    """Write a file a user named (an export, a report) atomically, creating its folder: the
+    destination is claimed first (:func:`claim_file`), so only the project's own file is replaced."""
+    dest = claim_file(path, signature, what)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise disk_error(dest, exc) from exc
+    write_file(dest, data)
+    return dest

@@ -26,3 +26,8 @@ class ModelError(SnnappError):
 
 class ConfigError(SnnappError):
     """A configuration value or file is invalid."""
+
+
+class PathError(SnnappError):
+    """A destination the project will not write: it holds something the project did not write
+    (a user's file or folder, a link to elsewhere), or is not a place a file can go (``.``, a pipe)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from snnapp.core.modelio import CONFIG, ONNX, WEIGHTS, ModelFolder, load_model, sha256_file, write_into, write_out
+from snnapp.core.modelio import CONFIG, EXPORT_SIGNATURE, ONNX, WEIGHTS, ModelFolder, load_model, sha256_file, write_into, write_out
 from snnapp.core.network import SpikingDigitNet
 from snnapp.core.neurons import no_surrogate
 from snnapp.core.torch_model import build_net
@@ -138,7 +138,7 @@ def _stamp(data: bytes, folder: Path, kind: str, net: SpikingDigitNet, static_im
     model = onnx.load_model_from_string(data)
     meta = {"snnapp_kind": kind, "snnapp_mode": net.cfg.mode, "snnapp_num_steps": str(net.cfg.num_steps),
             "snnapp_static_image": str(int(static_image)),
-            "snnapp_weights_sha256": sha256_file(folder / WEIGHTS), "snnapp_config_sha256": sha256_file(folder / CONFIG)}
+            EXPORT_SIGNATURE: sha256_file(folder / WEIGHTS), "snnapp_config_sha256": sha256_file(folder / CONFIG)}
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model)
@@ -173,6 +173,6 @@ def export_onnx(folder: str | Path | ModelFolder, out: str | Path | None = None,
                           do_constant_folding=True)
     data, nodes = _stamp(buffer.getvalue(), model.path, kind, net, static_image)
     name = ONNX if kind == "step" else WINDOW_ONNX
-    dest = write_into(model.path, name, data) if out is None else write_out(Path(out), data)
+    dest = write_into(model.path, name, data) if out is None else write_out(Path(out), data, "ONNX graph")
     seconds = time.perf_counter() - t0
     return ExportResult(dest, kind, seconds, nodes, dest.stat().st_size)

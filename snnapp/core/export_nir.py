@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from snnapp.core.errors import ModelError
-from snnapp.core.modelio import ModelFolder, load_model, write_into, write_out
+from snnapp.core.modelio import EXPORT_SIGNATURE, WEIGHTS, ModelFolder, load_model, sha256_file, write_into, write_out
 
 NIR_FILE = "model.nir"
 DT = 1e-4
@@ -115,7 +115,8 @@ def build_nir_graph(model: ModelFolder):
     nodes["output_lif"] = _lif(nir, beta("output"), (10,), cfg.threshold)
     nodes["output"] = nir.Output(output_type={"output": np.array([10])})
     edges.append(("output_lif", "output"))
-    meta = {"source": "snnapp", "mode": cfg.mode, "num_steps": cfg.num_steps, "dt": DT,
+    meta = {"source": "snnapp", EXPORT_SIGNATURE: sha256_file(model.path / WEIGHTS), "mode": cfg.mode,
+            "num_steps": cfg.num_steps, "dt": DT,
             "temperature": model.config.temperature, "approximations": "; ".join(notes)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False), notes
 
@@ -135,5 +136,6 @@ def export_nir(folder: str | Path | ModelFolder, out: str | Path | None = None) 
     back = nir.read(buffer)
     if set(back.nodes) != set(graph.nodes) or sorted(back.edges) != sorted(graph.edges):
         raise ModelError(f"{out or model.path / NIR_FILE}: the NIR file read back differs from the graph written")
-    dest = write_into(model.path, NIR_FILE, buffer.getbuffer()) if out is None else write_out(Path(out), buffer.getbuffer())
+    dest = write_into(model.path, NIR_FILE, buffer.getbuffer()) if out is None else \
+        write_out(Path(out), buffer.getbuffer(), "NIR graph")
     return NirResult(dest, len(back.nodes), len(back.edges), notes)

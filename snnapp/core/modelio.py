@@ -25,10 +25,14 @@ from snnapp.core import _atomic
 from snnapp.core._atomic import (  # noqa: F401  (DiskError and the writers stay part of this module's API)
     DiskError,
     _make_temp_folder,
+    _stale_entry,
+    claim_folder,
     disk_error,
     is_temporary,
     remove_stale,
     replace_folder,
+    shown,
+    write_claimed,
     write_file,
 )
 from snnapp.core._dictconfig import check_value, checked_fields, short_repr
@@ -186,22 +190,62 @@ def write_manifest(folder: Path) -> None:
     write_file(folder / MANIFEST, _json_bytes({"format": FORMAT, "sha256": files}))
 
 
-def save_model(dest: str | Path, config: ModelConfig, weights: dict[str, np.ndarray], metrics: dict[str, Any]) -> Path:
-    """Write a model folder atomically; an existing folder at ``dest`` is replaced only on success.
+def save_model(dest: str | Path, config: ModelConfig, weights: dict[str, np.ndarray], metrics: dict[str, Any],
+               card: bool = False) -> Path:
+    """Write a model folder atomically (with its model card where ``card`` is true); an
+    existing model folder at ``dest`` is replaced only on success.
 
-    A failure (a full disk, say) raises :class:`DiskError` and leaves no trace: the previous folder
-    at ``dest``, if any, is unchanged.
+    ``dest`` must be absent, an empty folder or a verified model folder (:func:`claim_model_folder`).
+    The new folder is checked as loading would check it (finite weights, its config, the
+    manifest) *before* it takes the old one's place, so a run that diverged, or a failure such as a
+    full disk, raises and leaves the previous folder at ``dest`` unchanged.
     """
     from safetensors.numpy import save as safetensors_bytes
 
-    dest = Path(dest)
+    dest = claim_model_folder(dest)
+    for name, array in weights.items():
+        if np.asarray(array).dtype.kind == "f" and not np.isfinite(array).all():
+            raise ModelError(f"{shown(dest)}: not saved: weight {name} holds NaN or infinite values (the training "
+                             "diverged); the previous model there, if any, is unchanged")
     with _staged(dest, "; the previous model there, if any, is unchanged") as tmp:
         # reshape: ascontiguousarray turns 0-d arrays (batch norm's num_batches_tracked) into 1-d
         _atomic._write_new(tmp / WEIGHTS, safetensors_bytes(
             {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in weights.items()}, metadata={"format": FORMAT}))
         _write_json(tmp / CONFIG, config.to_dict())
         _write_json(tmp / METRICS, metrics)
+        if card:
+            from snnapp.core.modelcard import write_card
+
+            write_manifest(tmp)
+            write_card(tmp)
     return dest
+
+
+def is_model_folder(folder: Path) -> bool:
+    """``folder`` is a model folder the project wrote: a manifest of its format lists every file
+    in it (nothing else is there but what a killed writer of the project left) and verifies."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8")) \
+            if (folder / MANIFEST).is_file() and (folder / MANIFEST).stat().st_size <= MAX_JSON_BYTES else None
+        listed = set(manifest.get("sha256", {})) if isinstance(manifest, dict) and \
+            manifest.get("format") == FORMAT and isinstance(manifest.get("sha256"), dict) else None
+        if listed is None:
+            return False
+        for p in folder.iterdir():
+            if p.name == MANIFEST or _stale_entry(p) or (p.name.endswith(".part") and p.is_file()):
+                continue
+            if p.name not in listed or not p.is_file() or p.is_symlink():
+                return False
+        verify_folder(folder)
+    except (OSError, ValueError, ModelError):
+        return False
+    return True
+
+
+def claim_model_folder(dest: str | Path) -> Path:
+    """Where a new model folder for ``dest`` goes (a link followed), if ``dest`` may be replaced:
+    absent, an empty folder, or a verified model folder; else :class:`PathError` naming it."""
+    return claim_folder(dest, is_model_folder, "model folder")
 
 
 @contextlib.contextmanager
@@ -227,13 +271,19 @@ def edit_folder(folder: str | Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def _staged(dest: Path, unchanged: str) -> Iterator[Path]:
     """A temporary folder beside ``dest`` to write a model into; on leaving the block its manifest
-    is written and it replaces ``dest``. On an error it is removed, ``dest`` is left as it was, and
-    an ``OSError`` becomes a :class:`DiskError` naming ``dest`` (``unchanged`` completes it)."""
+    is written, it is loaded and checked in full, and it replaces ``dest``. On an error it is
+    removed, ``dest`` is left as it was, and an ``OSError`` becomes a :class:`DiskError` naming
+    ``dest`` (``unchanged`` completes it)."""
+    dest = claim_model_folder(dest)
     stage = _make_temp_folder(dest)
     try:
         yield stage
         write_manifest(stage)
-        replace_folder(stage, dest)
+        try:
+            load_model(stage)
+        except ModelError as exc:  # named after the destination: the stage is about to vanish
+            raise ModelError(str(exc).replace(str(stage), str(dest)) + unchanged) from None
+        replace_folder(stage, dest, is_model_folder)
     except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         if isinstance(exc, OSError):
@@ -250,10 +300,15 @@ def merge_metrics(folder: str | Path, extra: dict[str, Any]) -> None:
     write_manifest(folder)
 
 
-def update_metrics(folder: str | Path, extra: dict[str, Any]) -> None:
-    """Merge ``extra`` into a verified folder's ``metrics.json``; the folder changes in one step."""
+def update_metrics(folder: str | Path, extra: dict[str, Any], card: bool | None = None) -> None:
+    """Merge ``extra`` into a verified folder's ``metrics.json`` and (re)write its model card (where
+    ``card`` is true, or where it is None and the folder has one): one step, never half."""
     with edit_folder(folder) as stage:
         merge_metrics(stage, extra)
+        if card or (card is None and (stage / "MODEL_CARD.md").exists()):
+            from snnapp.core.modelcard import write_card
+
+            write_card(stage)
 
 
 def write_into(folder: str | Path, name: str, data: bytes | memoryview) -> Path:
@@ -270,15 +325,15 @@ def write_into(folder: str | Path, name: str, data: bytes | memoryview) -> Path:
     return folder / name
 
 
-def write_out(path: str | Path, data: bytes | memoryview) -> Path:
-    """Write a file outside model folders (an export to ``--out``) atomically, creating its folder."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise disk_error(path, exc) from exc
-    write_file(path, data)
-    return path
+#: Every exported graph (ONNX, NIR) carries this metadata key with the weights' sha256: what
+#: marks an existing ``--out`` file as the project's own, which a new export may replace.
+EXPORT_SIGNATURE = "snnapp_weights_sha256"
+
+
+def write_out(path: str | Path, data: bytes | memoryview, what: str) -> Path:
+    """Write an export outside model folders (``--out``) atomically, creating its folder. An
+    existing file there is replaced only if it bears :data:`EXPORT_SIGNATURE` (the project wrote it)."""
+    return write_claimed(path, data, EXPORT_SIGNATURE.encode(), what)
 
 
 #: Largest JSON file of a model folder that is read (config, metrics, manifest are a few kB).

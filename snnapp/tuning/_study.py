@@ -325,7 +325,6 @@ def _locked(folder: Path) -> Iterator[None]:
 def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutcome, settings: TuneSettings,
                cache_dir: Path | None) -> None:
     from snnapp.core.evaluation import evaluate_model
-    from snnapp.core.modelcard import write_card
     from snnapp.core.modelio import update_metrics
 
     best = best_trial(study)
@@ -362,8 +361,7 @@ def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOut
         res = evaluate_model(target, "test", data_dir, device=settings.device, cache_dir=cache_dir)
         outcome.test_accuracy = float(res["accuracy"])
         metrics["test"] = {k: v for k, v in res.items() if k not in ("model", "mode", "split")}
-    update_metrics(target, metrics)
-    write_card(target)
+    update_metrics(target, metrics, card=True)  # metrics and card in one step
     if settings.test:
         study.set_user_attr("test_accuracy", outcome.test_accuracy)
         study.set_user_attr("test_trial", best.number)

@@ -37,5 +37,5 @@ def test_screenshot_and_quit_after(tmp_path):
 ])
 def test_bad_options_are_refused_in_words(tmp_path, args, words):
     r = _run_app(tmp_path, *args)
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert words in r.stderr and "Traceback" not in r.stderr

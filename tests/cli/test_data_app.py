@@ -37,7 +37,7 @@ def test_download_of_present_data_fetches_nothing(monkeypatch: pytest.MonkeyPatc
 def test_download_failure_is_one_red_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(download_module, "MNIST_MIRRORS", ("http://127.0.0.1:1/",))
     result = CliRunner().invoke(data_app, ["download", "mnist", "--data-dir", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: could not download MNIST file")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 

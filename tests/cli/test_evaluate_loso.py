@@ -26,4 +26,4 @@ def test_loso_probe_on_one_speaker(tmp_path: Path, data_dir: Path, cache_dir: Pa
     assert got["mean_accuracy"] == got["per_speaker"]["george"]
     assert (out / "metrics.json").read_text() == before  # a probe is not the full measure: not stored
     res = CliRunner().invoke(app, ["evaluate", str(out), "--loso", "--speakers", "george,bob"], env=env)
-    assert res.exit_code == 1 and "bob" in res.output and "yweweler" in res.output
+    assert res.exit_code == 2 and "bob" in res.output and "yweweler" in res.output

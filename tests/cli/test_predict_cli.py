@@ -73,7 +73,7 @@ def _check_prediction(row: dict) -> None:
 
 
 def _one_line_error(result, match: str) -> None:
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], result.stderr
     assert "Traceback" not in result.output

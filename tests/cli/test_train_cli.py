@@ -47,6 +47,6 @@ def test_audio_copies_feature_masks_mfcc_and_the_default_pooling(tmp_path: Path,
     assert cfg.audio.deltas is True and cfg.network.audio_in_features == 26 * 32 // 8
     assert "13 MFCC and their deltas" in (deltas / "MODEL_CARD.md").read_text()
     res = _train(["--mode", "audio", "--n-mfcc", "50", "--out", str(tmp_path / "y")], data_dir, cache_dir)
-    assert res.exit_code == 1 and "n_mfcc (50) <= n_mels (40)" in res.output
+    assert res.exit_code == 2 and "n_mfcc (50) <= n_mels (40)" in res.output
     res = _train(["--mode", "audio", "--dropout", "1.5", "--out", str(tmp_path / "x")], data_dir, cache_dir)
     assert res.exit_code == 2 and "dropout" in res.output.lower()

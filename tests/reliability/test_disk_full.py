@@ -188,7 +188,7 @@ def test_exports_on_a_full_disk(exported: Path, disk: Path) -> None:
     assert not (disk / "out").exists() or _names(disk / "out") == []
     # the command line: one line naming the file and the reason, no traceback
     result = CliRunner().invoke(app, ["export", str(exported)])
-    assert result.exit_code == 1 and "no space left on" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "no space left on" in result.output and "Traceback" not in result.output
     assert _snapshot(exported) == before
 
 

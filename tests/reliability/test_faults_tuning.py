@@ -332,7 +332,7 @@ def test_postgresql_outage_past_the_wait_stops_workers_with_one_line_then_resume
         pg.start()
     for i in range(2):
         out, err = w.output(i)
-        assert w.procs[i].returncode == 1, (out, err)
+        assert w.procs[i].returncode == 2, (out, err)
         assert "Traceback" not in out + err, err[-3000:]
         lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
         assert len(lines) == 1, err

@@ -110,7 +110,7 @@ def test_resume_through_the_command_line_refuses_code(tmp_path: Path, marker: Pa
     ckpt.write_bytes(_crafted_checkpoints(marker)["zip with code"])
     result = CliRunner().invoke(app, ["train", "--mode", "audio", "--resume", "--out", str(out),
                                       "--data-dir", str(tmp_path / "no-data-here"), "--device", "cpu"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "refused" in result.output and "Traceback" not in result.output and "loading audio data" not in result.output
 
 
@@ -157,7 +157,7 @@ def test_weights_that_are_not_safetensors_are_refused(tmp_path: Path, marker: Pa
         with pytest.raises(ModelError, match=rf"{re.escape(str(weights))}: not a readable safetensors file"):
             load()
     result = CliRunner().invoke(app, ["predict", "--model", str(folder), "--image", str(SAMPLE_IMAGE)])
-    assert result.exit_code == 1 and "not a readable safetensors file" in result.output
+    assert result.exit_code == 2 and "not a readable safetensors file" in result.output
     assert "Traceback" not in result.output
 
 

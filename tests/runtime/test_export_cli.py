@@ -44,10 +44,10 @@ def test_export_out_and_bad_format(tmp_path: Path) -> None:
     res = _invoke("export", folder, "--out", tmp_path / "x.onnx")
     assert res.exit_code == 0 and (tmp_path / "x.onnx").is_file() and "window" not in res.stdout
     res = _invoke("export", folder, "--format", "tflite")
-    assert res.exit_code == 1 and "unknown format" in res.stderr
+    assert res.exit_code == 2 and "unknown format" in res.stderr
     res = _invoke("predict", "--model", folder, "--image", sorted((SAMPLES / "image").glob("*.png"))[0],
                   "--backend", "onnx")
-    assert res.exit_code == 1 and "snnapp export" in res.stderr
+    assert res.exit_code == 2 and "snnapp export" in res.stderr
 
 
 @pytest.mark.parametrize("mode", ["image", "audio", "multimodal"])
@@ -85,7 +85,7 @@ def test_nir_export_follows_the_pooling_order(tmp_path: Path, pool_before_spike:
 def test_nir_refuses_the_conductance_neuron(tmp_path: Path) -> None:
     pytest.importorskip("nir")
     res = _invoke("export", make_model(tmp_path / "c", "audio", "cond"), "--format", "nir")
-    assert res.exit_code == 1 and "conductance" in res.stderr
+    assert res.exit_code == 2 and "conductance" in res.stderr
 
 
 def test_int8_export_runs_and_mostly_agrees(tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def _cli(*args: str):
 ])
 def test_bad_input_is_one_error_line(tmp_path, args, message):
     res = _cli("tune", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--data-dir", str(tmp_path), *args)
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert message in res.output and "Traceback" not in res.output
     assert "secret" not in res.output
 
@@ -135,7 +135,7 @@ def test_a_study_of_another_mode_is_one_error_line(tmp_path):
     study.set_user_attr("mode", "audio")
     study.set_user_attr("space", "{}")
     res = _cli("tune", "--mode", "image", "--study", "mine", "--storage", db)
-    assert res.exit_code == 1 and "tunes the audio network, not image" in res.output
+    assert res.exit_code == 2 and "tunes the audio network, not image" in res.output
     assert len(res.output.strip().splitlines()) == 2  # the study line, then the error
 
 
@@ -143,7 +143,7 @@ def test_contradictory_space_file_is_one_error_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("params:\n  correct_rate: {low: 0.1, high: 0.3}\n  incorrect_rate: {low: 0.4, high: 0.5}\n")
     res = _cli("tune", "--space", str(bad), "--storage", f"sqlite:///{tmp_path / 's.db'}")
-    assert res.exit_code == 1 and "contradictory space" in res.output and len(res.output.strip().splitlines()) == 1
+    assert res.exit_code == 2 and "contradictory space" in res.output and len(res.output.strip().splitlines()) == 1
 
 
 def test_cli_tune_then_report_with_csv_and_plots(tmp_path, space_file, data_dir, warm_cache, monkeypatch):
@@ -161,7 +161,7 @@ def test_cli_tune_then_report_with_csv_and_plots(tmp_path, space_file, data_dir,
     assert (tmp_path / "r.csv").read_text().startswith("study,mode,method")
     assert (tmp_path / "plots" / "audio-bayes_history.png").exists()
     res = _cli("tune", "report", "--storage", db, "nothing")
-    assert res.exit_code == 1 and "no study 'nothing'" in res.output
+    assert res.exit_code == 2 and "no study 'nothing'" in res.output
 
 
 def test_a_worker_elsewhere_names_where_the_best_model_is(tmp_path, space_file, data_dir, warm_cache):

@@ -39,9 +39,10 @@ from snnapp.core.errors import ConfigError, InputError
 from snnapp.core.examples import Examples
 from snnapp.core.features import compute_features
 from snnapp.core.modelio import (
-    MANIFEST,
     ModelConfig,
     ModelFolder,
+    claim_model_folder,
+    is_model_folder,
     load_model,
     replace_folder,
     update_metrics,
@@ -253,8 +254,7 @@ def personalise(
         raise ConfigError(f"holdout_per_digit must be at least 1 (to measure the result), got {holdout_per_digit}")
     if repeat_user < 1 or public_val < 0 or (public_limit is not None and public_limit < 0):
         raise ConfigError("repeat_user must be at least 1, public_limit and public_val at least 0")
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MANIFEST).is_file())):
-        raise ConfigError(f"{out}: exists and is not a model folder; refusing to replace it")
+    out = claim_model_folder(out)  # refused now, not after the training, if it is not the project's
     if out.resolve() == base_model.resolve():
         raise ConfigError(f"{out}: is the base model itself; write the personal model to another folder")
 
@@ -299,7 +299,7 @@ def personalise(
             "base_model": str(base_model), "holdout_accuracy_before": res.before, "holdout_accuracy_after": res.after,
             "n_user_train": res.n_user_train, "n_user_holdout": res.n_user_holdout, "repeat_user": repeat_user,
             "n_public_train": res.n_public_train, "n_public_val": res.n_public_val}})
-        replace_folder(result.model_dir, out)
+        replace_folder(result.model_dir, out, is_model_folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     res.seconds = time.perf_counter() - t0

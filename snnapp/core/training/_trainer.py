@@ -8,23 +8,36 @@ back with ``weights_only=True``: plain tensors and numbers, never pickled code.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
+import os
 import pickle
 import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from snnapp.core.data import draw_pairs
 from snnapp.core.encoders import audio_features_per_step, image_channels
-from snnapp.core.errors import ConfigError, ModelError
+from snnapp.core.errors import ConfigError, ModelError, PathError
 from snnapp.core.evaluation import evaluate_examples, run_examples
-from snnapp.core.modelio import ModelConfig, disk_error, load_model, remove_stale, save_model, write_file
+from snnapp.core.modelio import (
+    ModelConfig,
+    claim_folder,
+    claim_model_folder,
+    disk_error,
+    load_model,
+    remove_stale,
+    save_model,
+    shown,
+    write_file,
+)
 from snnapp.core.network import SpikingDigitNet, decide, fit_temperature
 from snnapp.core.torch_model import resolve_device, weights_of
 
@@ -44,8 +57,42 @@ def complete_network(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, network=net)
 
 
+CHECKPOINT = "checkpoint.pt"
+
+
 def _checkpoint_dir(out: Path) -> Path:
     return out.with_name(out.name + ".ckpt")
+
+
+def _is_checkpoint_folder(folder: Path) -> bool:
+    """A checkpoint folder this module wrote: nothing in it but the checkpoint and its temporaries."""
+    return all(p.name == CHECKPOINT or p.name.startswith(f".{CHECKPOINT}.") for p in folder.iterdir())
+
+
+@contextlib.contextmanager
+def _writing(out: Path) -> Iterator[Path]:
+    """Claim the model folder ``out`` and its checkpoint folder for this run, and hold a lock on
+    the checkpoint folder while it trains: a second run into the same ``out`` is refused at once
+    instead of both writing one checkpoint and both reporting success. Yields the checkpoint folder."""
+    ckpt = claim_folder(_checkpoint_dir(claim_model_folder(out)), _is_checkpoint_folder, "checkpoint folder")
+    try:
+        ckpt.mkdir(parents=True, exist_ok=True)
+        fd = os.open(ckpt, os.O_RDONLY)
+    except OSError as exc:
+        raise disk_error(ckpt, exc) from exc
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no flock (Windows): concurrent runs into one folder are not detected there
+            pass
+        except OSError:
+            raise PathError(f"{shown(out)}: another snnapp process is training into it now; "
+                            "wait for it or choose another folder") from None
+        yield ckpt
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _save_checkpoint(path: Path, payload: dict) -> None:
@@ -130,8 +177,14 @@ def _read_checkpoint(path: Path, cfg: TrainConfig, dev: torch.device) -> dict:
     return ck
 
 
-def _restore(path: Path, ck: dict, net, opt, sched) -> _RunState:
+def _restore(path: Path, ck: dict, net, opt, sched, steps_per_epoch: int) -> _RunState:
     """Put a checkpoint's weights, optimiser and schedule in place; what else it carries."""
+    planned = ck["scheduler"].get("total_steps") if isinstance(ck["scheduler"], dict) else None
+    if isinstance(planned, int) and planned != sched.total_steps:
+        raise ConfigError(f"{shown(path)}: the interrupted run was planned for {planned // steps_per_epoch} epochs, "
+                          f"this one for {sched.total_steps // steps_per_epoch}; its learning-rate schedule "
+                          "spans the planned epochs, so resume with the same number of epochs, or start afresh "
+                          "without resuming")
     try:
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -173,6 +226,9 @@ def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_e
         opt.step()
         sched.step()
         value = loss.item()
+        if not np.isfinite(value):  # NaN weights never recover: stop now, not after every epoch
+            raise ModelError(f"the training diverged: the loss became {value} in epoch {epoch + 1} (a lower "
+                             "learning rate may help); nothing was saved")
         seen += len(idx)
         tot_loss += value * len(idx)
         tot_ok += int((res.counts.argmax(1) == b.labels).sum())
@@ -185,17 +241,25 @@ def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_e
 def train(
     cfg: TrainConfig, out: str | Path, data_dir: Path, *, device: str = "auto", resume: bool = False,
     progress: Progress | None = None, cache_dir: Path | None = None,
-    examples: tuple[Examples, Examples] | None = None,
+    examples: tuple[Examples, Examples] | None = None, record: dict | None = None,
 ) -> TrainResult:
     """Train, keep the weights of the best validation epoch, and save them as a model folder.
 
-    ``examples`` (train, val) replaces the standard splits, e.g. for leave-one-speaker-out.
+    ``out`` must be absent, an empty folder or a model folder (refused before any work
+    otherwise); it is replaced only by a model that loads. ``examples`` (train, val) replaces the
+    standard splits, e.g. for leave-one-speaker-out; ``record`` joins the metrics (e.g. the command).
     """
     progress = progress or SilentProgress()
-    out = Path(out)
     cfg = complete_network(cfg)
     dev = resolve_device(device)
-    ckpt_path = _checkpoint_dir(out) / "checkpoint.pt"
+    out = claim_model_folder(out)
+    with _writing(out) as ckpt:
+        return _train(cfg, out, ckpt / CHECKPOINT, data_dir, dev, resume, progress, cache_dir, examples, record or {})
+
+
+def _train(cfg: TrainConfig, out: Path, ckpt_path: Path, data_dir: Path, dev: torch.device, resume: bool,
+           progress: Progress, cache_dir: Path | None, examples: tuple[Examples, Examples] | None,
+           record: dict) -> TrainResult:
     checkpoint = _read_checkpoint(ckpt_path, cfg, dev) if resume and ckpt_path.exists() else None
     torch.manual_seed(cfg.seed)
     if examples is None:
@@ -218,7 +282,7 @@ def train(
     remove_stale(ckpt_path.parent, ckpt_path.name)  # temporary files of a run that was killed
     st = _RunState()
     if checkpoint is not None:
-        st = _restore(ckpt_path, checkpoint, net, opt, sched)
+        st = _restore(ckpt_path, checkpoint, net, opt, sched, steps_per_epoch)
         del checkpoint
         progress.message(f"resumed from {ckpt_path} after epoch {st.next_epoch}")
 
@@ -244,7 +308,7 @@ def train(
             "fingerprint": _fingerprint(cfg), "epoch": epoch, "model": net.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "best_acc": st.best_acc, "best_model": st.best_model,
             "bad_epochs": st.bad_epochs, "history": json.dumps(st.history), "train_time": st.train_time})
-    return _finish(cfg, out, net, st, val_ex, dev, progress)
+    return _finish(cfg, out, net, st, val_ex, dev, progress, record)
 
 
 def _latest_best(history: list[dict]) -> int:
@@ -254,7 +318,7 @@ def _latest_best(history: list[dict]) -> int:
 
 
 def _finish(cfg: TrainConfig, out: Path, net: SpikingDigitNet, st: _RunState, val_ex: Examples,
-            dev: torch.device, progress: Progress) -> TrainResult:
+            dev: torch.device, progress: Progress, record: dict) -> TrainResult:
     """Best weights, a readout temperature fitted on validation data, metrics, the model folder."""
     net.load_state_dict(st.best_model)
     net.eval()
@@ -263,9 +327,9 @@ def _finish(cfg: TrainConfig, out: Path, net: SpikingDigitNet, st: _RunState, va
     metrics = {"mode": cfg.mode, "val": evaluate_examples(net, val_ex, cfg.encoder, dev, temperature, outputs=val),
                "history": st.history, "train_time_s": st.train_time, "epochs_run": len(st.history),
                "best_epoch": _latest_best(st.history), "device": str(dev),
-               "torch": torch.__version__}
+               "torch": torch.__version__, **record}
     model_cfg = ModelConfig(network=cfg.network, encoder=cfg.encoder, audio=cfg.audio, image=cfg.image,
                             temperature=temperature, training=cfg.hyper())
-    save_model(out, model_cfg, weights_of(net), metrics)
+    save_model(out, model_cfg, weights_of(net), metrics, card=True)
     progress.message(f"saved {out} (validation accuracy {metrics['val']['accuracy']:.4f})")
     return TrainResult(out, metrics)
