@@ -21,6 +21,7 @@ from ._methods import (
     get_method,
 )
 from ._objective import ACTIVITY, Objective
+from ._paths import study_file_name
 from ._plots import write_plots
 from ._pruning import PRUNERS, PruningProgress, make_pruner
 from ._report import StudySummary, load_studies, summarize, to_csv, to_markdown
@@ -83,6 +84,7 @@ __all__ = [
     "redact",
     "run_reproduce",
     "run_study",
+    "study_file_name",
     "summarize",
     "tables",
     "to_csv",

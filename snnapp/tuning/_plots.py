@@ -15,6 +15,8 @@ from optuna.trial import FrozenTrial
 
 from snnapp.core.errors import ConfigError
 
+from ._paths import study_file_name
+
 
 def _accuracy(t: FrozenTrial) -> float:
     return t.values[0]
@@ -47,7 +49,7 @@ def write_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], list[str
         plots["pareto_front"] = lambda: vis.plot_pareto_front(study, target_names=names)
     written, skipped = [], []
     for name, draw in plots.items():
-        path = folder / f"{study.study_name}_{name}.png"
+        path = folder / f"{study_file_name(study.study_name)}_{name}.png"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

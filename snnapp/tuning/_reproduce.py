@@ -18,6 +18,7 @@ from typing import Any
 from snnapp.core.errors import ConfigError
 
 from ._defaults import default_space
+from ._paths import study_file_name
 from ._space import Param, SearchSpace
 from ._study import TuneOutcome, TuneSettings, run_study
 
@@ -122,7 +123,7 @@ def run_reproduce(budget: Budget, data_dir: Path, out: Path, *, repeats: int = 1
                 settings = TuneSettings(mode=mode, method=method, space=space, epochs_per_trial=mode_budget.epochs,
                                         train_fraction=mode_budget.train_fraction, limit=mode_budget.limit,
                                         seed=seed, trials=mode_budget.trials, pruner="none", storage=storage, study=name,
-                                        out=out / "trials" / name, device=device)
+                                        out=out / "trials" / study_file_name(name), device=device)
                 outcomes.append(run_study(settings, data_dir, cache_dir=cache_dir))
             rows.append(Row(mode, method, outcomes))
     return rows

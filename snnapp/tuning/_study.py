@@ -33,6 +33,7 @@ from snnapp.core.errors import ConfigError
 from ._defaults import base_config, check_fixed, default_space
 from ._methods import get_method
 from ._objective import ACTIVITY, Objective, SurplusTrial, trial_dir
+from ._paths import study_file_name
 from ._pruning import make_pruner
 from ._space import SearchSpace
 from ._storage import (
@@ -95,8 +96,11 @@ class TuneOutcome:
 
 
 def trials_root(settings: TuneSettings) -> Path:
-    """Folder of the study's trial models: ``--out``, or ``<user data>/studies/<study>``."""
-    return settings.out or Path(platformdirs.user_data_dir("snnapp")) / "studies" / settings.study_name
+    """Folder of the study's trial models: the one asked for, or ``<user data>/studies/<study>``
+    (the study's name made a safe file name: it never leads outside that folder)."""
+    if settings.out:
+        return settings.out
+    return Path(platformdirs.user_data_dir("snnapp")) / "studies" / study_file_name(settings.study_name)
 
 
 def _check(settings: TuneSettings) -> SearchSpace:
