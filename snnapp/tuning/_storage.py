@@ -64,9 +64,90 @@ def default_storage_url() -> str:
     return f"sqlite:///{folder / 'studies.db'}"
 
 
+#: Query parameters of a storage URL that may carry a secret (libpq's ``password`` and
+#: ``sslpassword``, the MySQL drivers' ``passwd``, tokens, keys): never shown nor stored.
+_SECRET_KEYS = re.compile(r"pass|pwd|secret|token|credential|auth|key", re.IGNORECASE)
+
+
+def _parsed(url: str) -> Any:
+    """``url`` as SQLAlchemy reads it (a ``sqlalchemy.engine.URL``), or None where it cannot."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url)
+    except (SQLAlchemyError, ValueError, TypeError):
+        return None
+
+
+def _public(u: Any) -> str:
+    """``u`` rendered with its password hidden and its secret query parameters dropped.
+
+    A password holding an ``@`` that is not written ``%40`` is read by SQLAlchemy as a password
+    cut at that ``@`` and a host (or database) starting with the rest of it: everything up to the
+    last ``@`` is hidden then, host included.
+    """
+    from sqlalchemy.engine import URL
+
+    query = {k: v for k, v in u.query.items() if not _SECRET_KEYS.search(k)}
+    if "@" in (u.host or ""):
+        rest = URL.create(u.drivername, host=u.host.rpartition("@")[2], port=u.port, database=u.database, query=query)
+    elif "@" in (u.database or "") and (u.username is not None or u.password is not None):
+        rest = URL.create(u.drivername, database=u.database.rpartition("@")[2], query=query)
+    else:
+        return u.set(query=query).render_as_string(hide_password=True)
+    return rest.render_as_string().replace("://", "://***@", 1)
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for messages and reports."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The storage URL without its credentials, for messages, reports and model folders.
+
+    The URL is read as SQLAlchemy reads it (every form it accepts: a password after the user
+    name, an empty user name, a password in the query as ``?password=``): the password is shown
+    as ``***`` and query parameters that may hold a secret are dropped. A URL SQLAlchemy cannot
+    read shows nothing of what comes before its last ``@``, nor its query.
+    """
+    if "://" not in url:
+        return url  # a file path (a journal file, a .db file): nothing secret in it
+    u = _parsed(url)
+    if u is not None:
+        return _public(u)
+    scheme, _, rest = url.partition("://")
+    if "@" not in rest:
+        return f"{scheme}://***"
+    return f"{scheme}://***@{rest.rpartition('@')[2].split('?')[0]}"
+
+
+def secrets_of(url: str) -> list[str]:
+    """The secrets written in ``url`` (its password, however written; secret query values), longest
+    first: what :func:`scrub` removes from a driver's message."""
+    found: set[str] = set()
+    pieces: set[str] = set()
+    u = _parsed(url) if "://" in url else None
+    if u is not None:
+        found.update(str(v) for k, vs in u.query.items() if _SECRET_KEYS.search(k)
+                     for v in (vs if isinstance(vs, (list, tuple)) else (vs,)))
+        if u.password:
+            found.add(str(u.password))
+    scheme, _, rest = url.partition("://")
+    userinfo = rest.rpartition("@")[0]
+    if userinfo and ":" in userinfo:
+        raw = userinfo.partition(":")[2]
+        found.add(raw)
+        pieces.update(raw.split("@"))
+        # SQLAlchemy cuts such a password at its first @ and reads the rest as the host's start
+        pieces.update(raw[i + 1:] + "@" for i, c in enumerate(raw) if c == "@")
+    from urllib.parse import unquote
+
+    found |= {unquote(x) for x in found}
+    out = {x for x in found if len(x) >= 2} | {x for x in pieces if len(x) >= 3}
+    return sorted(out, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (e.g. a driver's error message) with every secret of ``url`` replaced by ``***``."""
+    for secret in secrets_of(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _driver_hint(url: str, module: str | None) -> str:
@@ -145,8 +226,9 @@ class _Outage:
     """Retries a call while the database does not answer: backoff up to 2 s between tries, and after
     ``wait_s`` seconds without an answer a :class:`StorageError` that names the storage."""
 
-    def __init__(self, label: str, wait_s: float) -> None:
+    def __init__(self, label: str, wait_s: float, url: str = "") -> None:
         self.label = label
+        self._url = url  # only to scrub its secrets from the driver's messages
         self.wait_s = wait_s
         self._lock = threading.Lock()
         self._down_since: float | None = None
@@ -158,7 +240,7 @@ class _Outage:
             if self._down_since is None:
                 self._down_since = now
                 log.warning("storage %s does not answer (%s); retrying for up to %.0f s",
-                            self.label, _reason(exc), self.wait_s)
+                            self.label, scrub(_reason(exc), self._url), self.wait_s)
             return now - self._down_since
 
     def _up(self) -> None:
@@ -180,7 +262,8 @@ class _Outage:
                     raise
                 down = self._down(exc)
                 if down >= self.wait_s:
-                    raise StorageError(f"storage {self.label} has not answered for {down:.0f} s ({_reason(exc)}); "
+                    raise StorageError(f"storage {self.label} has not answered for {down:.0f} s "
+                                       f"({scrub(_reason(exc), self._url)}); "
                                        "the study is kept there: run the same command again once it is back") from None
                 time.sleep(min(delay, self.wait_s - down))
                 delay = min(2 * delay, 2.0)
@@ -205,7 +288,7 @@ class _RDBStorage(optuna.storages.RDBStorage):
     killed before their first heartbeat (Optuna's sweep skips trials without one)."""
 
     def __init__(self, url: str, *, wait_s: float, **kwargs: Any) -> None:
-        self._outage = _Outage(redact(url), wait_s)
+        self._outage = _Outage(redact(url), wait_s, url)
         super().__init__(url, **kwargs)
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
@@ -330,7 +413,8 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
             raise ConfigError(f"cannot open journal file {journal}: {exc.strerror}") from None
         return _JournalStorage(backend, heartbeat_s, grace_s, _retry_callback())
     if not re.match(r"^[a-z0-9+]+://", url):
-        raise ConfigError(f"not a storage URL: {url!r}; use sqlite:///FILE.db, postgresql+psycopg2://..., "
+        shown_url = "***@" + url.rpartition("@")[2] if "@" in url else url  # perhaps a URL without its scheme
+        raise ConfigError(f"not a storage URL: {shown_url!r}; use sqlite:///FILE.db, postgresql+psycopg2://..., "
                           "mysql+pymysql://... or journal:FILE.log")
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
@@ -360,7 +444,7 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
                 break  # not a race between workers creating the schema: retrying will not help
             time.sleep(0.5 * (attempt + 1))
     reason = str(getattr(last, "orig", None) or last).strip().splitlines()[0] if last else "unknown error"
-    raise ConfigError(f"cannot open storage {redact(url)}: {reason}")
+    raise ConfigError(f"cannot open storage {redact(url)}: {scrub(reason, url)}")
 
 
 def study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any] | None:

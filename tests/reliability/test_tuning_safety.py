@@ -88,3 +88,59 @@ def test_a_study_named_like_a_path_keeps_its_models_in_the_user_data_folder(tmp_
     assert folder.name == study_file_name("../..") and (folder / "best" / "config.json").exists()
     assert sorted(p.name for p in home.iterdir()) == ["snnapp"]
     assert sorted(p.name for p in (home / "snnapp").iterdir()) == ["studies"]
+
+
+# --- storage credentials ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url, kept", [
+    ("postgresql+psycopg2://u@db-host/optuna?password=SECRETPW", "postgresql+psycopg2://u@db-host/optuna"),
+    ("postgresql+psycopg2://:SECRETPW@db-host/optuna", "@db-host/optuna"),
+    ("postgresql+psycopg2://u:SEC@RETPW@db-host:5432/optuna", "@db-host:5432/optuna"),
+    ("postgresql+psycopg2://u:SEC%40RETPW@db-host/optuna", "postgresql+psycopg2://u:***@db-host/optuna"),
+    ("postgresql+psycopg2://u:SECRETPW@db-host/optuna?sslmode=require&sslpassword=SECRETPW",
+     "postgresql+psycopg2://u:***@db-host/optuna?sslmode=require"),
+    ("mysql+pymysql://u@db-host/optuna?passwd=SECRETPW&charset=utf8mb4", "mysql+pymysql://u@db-host/optuna?charset"),
+    ("postgresql+psycopg2://u:SEC@RET/PW@db-host/optuna", "db-host/optuna"),
+    ("postgresql+psycopg2://u:SEC@RET:PW@db-host:5/optuna", "@db-host:5/optuna"),  # not readable by SQLAlchemy
+])
+def test_redact_hides_every_way_of_writing_a_password(url, kept):
+    from snnapp.tuning import redact
+
+    shown = redact(url)
+    assert kept in shown
+    for part in ("SECRETPW", "SEC", "RETPW", "RET", "PW"):
+        assert part not in shown.replace("db-host", "").replace("optuna", ""), shown
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg2://u@127.0.0.1:1/db?password=SECRETPW",
+    "postgresql+psycopg2://:SECRETPW@127.0.0.1:1/db",
+    "postgresql+psycopg2://u:SEC@RETPW@127.0.0.1:1/db",
+    "mysql+pymysql://u@127.0.0.1:1/db?passwd=SECRETPW",
+])
+def test_a_storage_that_cannot_be_opened_never_prints_its_password(tmp_path, url):
+    res = _cli("tune", "--storage", url, "--data-dir", str(tmp_path))
+    assert res.exit_code == 2, res.output
+    assert "cannot open storage" in res.output and "Traceback" not in res.output
+    assert "SECRET" not in res.output and "RETPW" not in res.output, res.output
+
+
+def test_a_password_in_the_storage_url_stays_out_of_the_model_folder_and_output(tmp_path, space_file, data_dir,
+                                                                               warm_cache, monkeypatch):
+    monkeypatch.setenv("SNNAPP_CACHE_DIR", str(warm_cache))
+    db = f"sqlite:///{tmp_path / 's.db'}?password=SECRETPW"  # SQLite ignores it (with a warning)
+    res = _cli("tune", "--mode", "audio", "--method", "random", "--space", str(space_file), "--trials", "1",
+               "--limit", "96", "--epochs-per-trial", "1", "--storage", db, "--out", str(tmp_path / "t"),
+               "--device", "cpu", "--data-dir", str(data_dir))
+    assert res.exit_code == 0, res.output
+    assert "SECRETPW" not in res.output
+    best = tmp_path / "t" / "best"
+    assert (best / "metrics.json").exists()
+    import json
+
+    assert json.loads((best / "metrics.json").read_text())["tuning"]["storage"] == f"sqlite:///{tmp_path / 's.db'}"
+    for p in (tmp_path / "t").rglob("*"):
+        if p.is_file():
+            assert b"SECRETPW" not in p.read_bytes(), p
+    study = optuna.load_study(study_name="audio-random", storage=open_storage(db))
+    assert "SECRETPW" not in repr(study.user_attrs)
