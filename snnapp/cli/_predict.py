@@ -22,6 +22,7 @@ def predict_command(
     backend: Annotated[str, typer.Option(help="auto (onnx where the model has model.onnx, else torch), onnx or torch.")] = "auto",
 ) -> None:
     """One line per input, or per image+audio pair when both come in equal numbers."""
+    from snnapp.core.modelio import shown
     from snnapp.core.predict import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Predictor, files_in, shipped_model
 
     with user_errors():
@@ -43,10 +44,10 @@ def predict_command(
                 failed += row.error is not None
                 if as_json:
                     typer.echo(json.dumps(row.to_dict()))
-                elif row.error:
-                    typer.echo(f"{row.input}: error: {row.error}", err=True)
+                elif row.error:  # names on one line: undecodable bytes as \xNN, control characters escaped
+                    typer.echo(f"{shown(row.input)}: error: {shown(row.error)}", err=True)
                 else:
                     probs = " ".join(f"{p:.2f}" for p in row.probabilities)
-                    typer.echo(f"{row.input}: {row.digit} (p={row.probabilities[row.digit]:.2f})  [{probs}]")
+                    typer.echo(f"{shown(row.input)}: {row.digit} (p={row.probabilities[row.digit]:.2f})  [{probs}]")
     if failed:
         raise typer.Exit(2)

@@ -6,6 +6,7 @@ are still predicted. The network runs on a runtime backend (onnxruntime or torch
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from snnapp.core.errors import ModelError, SnnappError
-from snnapp.core.modelio import ModelFolder, load_model
+from snnapp.core.modelio import ModelFolder, load_model, shown
 from snnapp.core.preprocess import audio_features, image_features
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -32,12 +33,15 @@ def shipped_model(mode: str) -> Path:
 def files_in(folder: Path, suffixes: set[str]) -> list[Path]:
     """The files of ``folder`` with one of ``suffixes``, sorted by name."""
     if not folder.is_dir():
-        raise SnnappError(f"{folder}: no such folder")
+        raise SnnappError(f"{shown(folder)}: no such folder")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
 @dataclass
 class Prediction:
+    """One input's prediction. ``input`` is the file name as given (for JSON, which escapes what it
+    must); print it in text with :func:`~snnapp.core.modelio.shown`, as the CLI does."""
+
     input: str
     digit: int | None = None
     probabilities: list[float] = field(default_factory=list)
@@ -89,7 +93,7 @@ class Predictor:
         for i in range(n):
             im = images[i] if images else None
             au = audio[i] if audio else None
-            name = " + ".join(str(p) for p in (im, au) if p is not None)
+            name = " + ".join(os.fsdecode(p) for p in (im, au) if p is not None)
             try:
                 img, aud = self.features(im, au)
                 p, d = self.run(None if img is None else img[None], None if aud is None else aud[None])

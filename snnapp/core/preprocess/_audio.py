@@ -7,12 +7,17 @@ which is saved in every model's ``config.json``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from snnapp.core._atomic import shown
 from snnapp.core._dictconfig import DictConfig
 from snnapp.core.errors import ConfigError, InputError
 
@@ -91,20 +96,41 @@ def _check_length(frames: int, channels: int, rate: int, name: str) -> None:
                          f"({MAX_SAMPLES} samples in all)")
 
 
-def _header(path: Path):
-    """soundfile's header info of a regular file and its checked rate; nothing is decoded yet."""
+def _path(path: str | bytes | Path) -> Path:
+    """``path`` as a Path; bytes (a name that need not be UTF-8) are decoded as the OS does."""
+    return Path(os.fsdecode(path)) if isinstance(path, bytes) else Path(path)
+
+
+def _reason(exc: Exception) -> str:
+    """What soundfile says is wrong, on one line, without its repr of the file object (the name is given apart)."""
+    return shown(getattr(exc, "error_string", None) or str(exc) or type(exc).__name__)
+
+
+@contextlib.contextmanager
+def _sound_file(path: Path) -> Iterator[tuple[Any, int]]:
+    """The open recording at ``path`` (soundfile over a file this module opens, so that a name of
+    any bytes works: libsndfile's own open wants UTF-8) and its checked rate; nothing is decoded yet."""
     import soundfile as sf
 
+    name = shown(path)
     if not path.is_file():  # also keeps FIFOs and devices, which would block or never end, out
-        raise InputError(f"{path}: no such audio file" if not path.exists() else f"{path}: not a regular file")
+        raise InputError(f"{name}: no such audio file" if not path.exists() else f"{name}: not a regular file")
     try:
-        info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises several types for broken headers
-        raise InputError(f"{path}: not a readable audio file ({exc})") from None
-    return info, _check_rate(info.samplerate, str(path))
+        f = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be opened ({exc.strerror or exc})") from None
+    with f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced after the check above
+            raise InputError(f"{name}: not a regular file")
+        try:
+            snd = sf.SoundFile(f)
+        except Exception as exc:  # soundfile raises several types for broken headers
+            raise InputError(f"{name}: not a readable audio file ({_reason(exc)})") from None
+        with snd:
+            yield snd, _check_rate(snd.samplerate, name)
 
 
-def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
+def load_wav(path: str | bytes | Path) -> tuple[np.ndarray, int]:
     """Read a WAV (any rate, any channel count, int or float) as float32 ``[samples, channels]``.
 
     Anything libsndfile reads is accepted (WAV as 8/16/24/32-bit integers or 32/64-bit floats,
@@ -113,50 +139,51 @@ def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
     samples in all (the memory bound) is refused with :class:`InputError` rather than trimmed,
     since a long recording is not one spoken digit and cutting it would guess which part is
     meant. The samples are returned as stored: NaN, inf and out-of-range values are dealt with
-    by :func:`to_mono`.
+    by :func:`to_mono`. ``path`` may be bytes, or a str holding undecodable bytes as
+    ``os.fsdecode`` does: any name the file system allows.
     """
-    import soundfile as sf
-
-    path = Path(path)
-    info, rate = _header(path)
-    _check_length(info.frames, info.channels, rate, str(path))
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True, frames=info.frames)
-    except Exception as exc:
-        raise InputError(f"{path}: cannot decode the audio ({exc})") from None
+    path = _path(path)
+    name = shown(path)
+    with _sound_file(path) as (snd, rate):
+        _check_length(snd.frames, snd.channels, rate, name)
+        try:
+            data = snd.read(snd.frames, dtype="float32", always_2d=True)
+        except Exception as exc:
+            raise InputError(f"{name}: cannot decode the audio ({_reason(exc)})") from None
     if data.size == 0:
-        raise InputError(f"{path}: the recording is empty")
+        raise InputError(f"{name}: the recording is empty")
     return data, int(rate)
 
 
-def stream_wav(path: str | Path, block_s: float) -> tuple[int, Iterator[np.ndarray]]:
+def stream_wav(path: str | bytes | Path, block_s: float) -> tuple[int, Iterator[np.ndarray]]:
     """A recording of any length as mono float32 blocks of ``block_s`` seconds, in bounded memory.
 
     For replaying a long recording (many spoken digits) as if it were a microphone: unlike
     :func:`load_wav` there is no length limit, since only one block is held at a time. Rate and
     channels are checked from the header; NaN and inf samples become silence.
     """
-    import soundfile as sf
-
-    path = Path(path)
-    info, rate = _header(path)
-    if info.frames <= 0 or info.channels <= 0:
-        raise InputError(f"{path}: the recording is empty")
-    if info.channels > MAX_CHANNELS:
-        raise InputError(f"{path}: {info.channels} channels; at most {MAX_CHANNELS} are accepted")
+    path = _path(path)
+    name = shown(path)
+    with _sound_file(path) as (snd, rate):
+        frames, channels = snd.frames, snd.channels
+    if frames <= 0 or channels <= 0:
+        raise InputError(f"{name}: the recording is empty")
+    if channels > MAX_CHANNELS:
+        raise InputError(f"{name}: {channels} channels; at most {MAX_CHANNELS} are accepted")
     block = max(1, int(rate * block_s))
 
     def blocks() -> Iterator[np.ndarray]:
         try:
-            for b in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
-                with np.errstate(over="ignore", invalid="ignore"):
-                    mono = b.mean(axis=1)
-                    yield np.clip(np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0),
-                                  -MAX_AMPLITUDE, MAX_AMPLITUDE).astype(np.float32)
+            with _sound_file(path) as (snd, _):
+                for b in snd.blocks(blocksize=block, dtype="float32", always_2d=True):
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        mono = b.mean(axis=1)
+                        yield np.clip(np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0),
+                                      -MAX_AMPLITUDE, MAX_AMPLITUDE).astype(np.float32)
         except InputError:
             raise
         except Exception as exc:
-            raise InputError(f"{path}: cannot decode the audio ({exc})") from None
+            raise InputError(f"{name}: cannot decode the audio ({_reason(exc)})") from None
 
     return rate, blocks()
 
@@ -231,14 +258,14 @@ def mfcc_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def audio_features(source: str | Path | np.ndarray, cfg: AudioConfig, rate: int | None = None) -> np.ndarray:
+def audio_features(source: str | bytes | Path | np.ndarray, cfg: AudioConfig, rate: int | None = None) -> np.ndarray:
     """The whole audio path: a WAV file, or samples at ``rate``, to ``[n_frames, n_features]`` MFCC.
 
     Samples are a real-valued ``[samples]`` or ``[samples, channels]`` array; the limits of
     :func:`load_wav` apply to them too. Silence is a valid input: it gives finite features (all
     zero when normalised), and the network makes of them what it will.
     """
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, bytes, Path)):
         data, rate = load_wav(source)
     else:
         rate = _check_rate(rate, "audio samples")

@@ -289,8 +289,8 @@ def to_mnist(image: np.ndarray, cfg: ImageConfig = ImageConfig()) -> np.ndarray:
     return out
 
 
-def image_features(source: str | Path | np.ndarray, cfg: ImageConfig = ImageConfig()) -> np.ndarray:
+def image_features(source: str | bytes | Path | np.ndarray, cfg: ImageConfig = ImageConfig()) -> np.ndarray:
     """The whole image path: a picture file, or an array, to a float32 ``[size, size]`` MNIST-style image."""
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, bytes, Path)):
         return to_mnist(load_image(source), cfg)
     return to_mnist(source, cfg)

@@ -7,11 +7,13 @@ MNIST-style transform in :mod:`._image` takes it from there.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from snnapp.core._atomic import shown
 from snnapp.core.errors import InputError
 
 #: Largest picture accepted, in pixels: a 50-megapixel photo is already far more than a digit needs.
@@ -21,7 +23,7 @@ MAX_SIDE = 100_000
 #: Largest file accepted, in bytes.
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | bytes | Path) -> np.ndarray:
     """Read a picture file as a 2-D grayscale array.
 
     Any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP...); the first frame of animated ones.
@@ -35,23 +37,24 @@ def load_image(path: str | Path) -> np.ndarray:
     """
     from PIL import Image, ImageOps
 
-    path = Path(path)
+    path = Path(os.fsdecode(path)) if isinstance(path, bytes) else Path(path)
+    name = shown(path)  # for messages: one line, whatever bytes or control characters the name holds
     if not path.is_file():
-        raise InputError(f"{path}: no such image file" if not path.exists() else f"{path}: not a regular file")
+        raise InputError(f"{name}: no such image file" if not path.exists() else f"{name}: not a regular file")
     nbytes = path.stat().st_size
     if nbytes == 0:
-        raise InputError(f"{path}: the image file is empty")
+        raise InputError(f"{name}: the image file is empty")
     if nbytes > MAX_FILE_BYTES:
-        raise InputError(f"{path}: {nbytes / 2**20:.0f} MiB is too large for an image of a digit")
+        raise InputError(f"{name}: {nbytes / 2**20:.0f} MiB is too large for an image of a digit")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
-                _check_size(w, h, str(path))
+                _check_size(w, h, name)
                 im.seek(0)
                 im.load()
-                _check_size(*im.size, str(path))  # some formats pick their size when loading
+                _check_size(*im.size, name)  # some formats pick their size when loading
                 small = _shrink(im)
                 try:
                     with warnings.catch_warnings():
@@ -63,11 +66,11 @@ def load_image(path: str | Path) -> np.ndarray:
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{path}: the image is too large (over {MAX_PIXELS // 10**6} megapixels)") from None
+        raise InputError(f"{name}: the image is too large (over {MAX_PIXELS // 10**6} megapixels)") from None
     except MemoryError:
-        raise InputError(f"{path}: the image is too large to decode") from None
+        raise InputError(f"{name}: the image is too large to decode") from None
     except Exception as exc:  # Pillow raises many types for broken or truncated files
-        raise InputError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{name}: not a readable image ({type(exc).__name__}: {shown(str(exc))})") from None
 
 
 #: Pictures are reduced after decoding while their longer side is over twice this (see load_image).

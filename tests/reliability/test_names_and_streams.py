@@ -1,0 +1,90 @@
+"""File names that are not UTF-8 or hold control characters, through the real ``snnapp`` command.
+
+Names are given to the command as bytes, as a shell passes them; what it prints of a name is one
+line with undecodable bytes as ``\\xNN`` (``shown``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snnapp.core.modelio import shown
+from snnapp.core.preprocess import load_wav, stream_wav
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "snnapp" / "assets" / "samples"
+FSDD_WAV = "0_george_0.wav"
+
+
+def _snnapp(*args: str | bytes, stdout=subprocess.PIPE, env: dict | None = None, shell_redirect: str = "",
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m snnapp.cli ARGS``; ``shell_redirect`` (e.g. ``>&-``) is applied by a shell around it."""
+    cmd: list[str | bytes] = [sys.executable, "-m", "snnapp.cli", *args]
+    if shell_redirect:
+        cmd = ["bash", "-c", f'exec "$@" {shell_redirect}', "bash", *cmd]
+    return subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+def _one_error_line(res: subprocess.CompletedProcess, *words: str) -> str:
+    err = res.stderr.decode("utf-8", "replace")
+    assert res.returncode == 2, (res.returncode, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for w in words:
+        assert w in lines[0], err
+    return lines[0]
+
+
+@pytest.fixture
+def wav(data_dir: Path) -> Path:
+    return data_dir / "fsdd" / "recordings" / FSDD_WAV
+
+
+# ------------------------------------------------------------------------ names that are not UTF-8
+
+def test_a_wav_whose_name_is_not_utf8_is_read(wav: Path, tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/bad\xffname.wav"
+    shutil.copyfile(wav, raw)
+    want, rate = load_wav(wav)
+    for given in (raw, os.fsdecode(raw), Path(os.fsdecode(raw))):
+        got, got_rate = load_wav(given)
+        assert got_rate == rate and (got == want).all()
+    r, blocks = stream_wav(raw, 0.05)
+    assert r == rate and sum(len(b) for b in blocks) == len(want)
+
+
+def test_predict_an_audio_file_whose_name_is_not_utf8(wav: Path, tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/bad\xffname.wav"
+    shutil.copyfile(wav, raw)
+    res = _snnapp("predict", "--audio", raw)
+    assert res.returncode == 0, res.stderr.decode()
+    line = res.stdout.decode("utf-8")  # valid UTF-8: the byte is shown as \xff
+    assert line.count("\n") == 1 and line.startswith(f"{tmp_path}/bad\\xffname.wav: 0 (p="), line
+    res = _snnapp("predict", "--audio", raw, "--json")
+    assert res.returncode == 0, res.stderr.decode()
+    row = json.loads(res.stdout)
+    assert os.fsencode(row["input"]) == raw and row["digit"] == 0 and "error" not in row
+
+
+# ------------------------------------------------------------------------ control characters
+
+def test_a_newline_in_a_file_name_stays_on_one_line(wav: Path, tmp_path: Path) -> None:
+    name = tmp_path / "new\nline.wav"
+    shutil.copyfile(wav, name)
+    bad = tmp_path / "no\ttext\n.wav"
+    bad.write_text("not audio")
+    res = _snnapp("predict", "--audio", str(name), "--audio", str(bad))
+    out, err = res.stdout.decode(), res.stderr.decode()
+    assert res.returncode == 2, err
+    assert out.count("\n") == 1 and out.startswith(f"{tmp_path}/new\\nline.wav: 0 (p="), out
+    assert err.count("\n") == 1 and err.startswith(f"{tmp_path}/no\\ttext\\n.wav: error: {tmp_path}/no\\ttext\\n.wav: "), err
+    res = _snnapp("listen", "--audio-file", str(bad), "--fast")
+    _one_error_line(res, shown(bad))
