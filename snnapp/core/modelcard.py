@@ -1,7 +1,10 @@
 """The model card: what a model folder holds, how it was made, and how well it does.
 
 Generated from the folder's own ``config.json`` and ``metrics.json``, so it never disagrees with
-them; rewritten whenever metrics are recorded.
+them; rewritten whenever metrics are recorded. Text from the metrics (the command that trained
+the model holds argv as given, which may be any bytes) is shown as :func:`shown` shows a file
+name: bytes that are not UTF-8 as ``\\xNN``, control characters escaped, so the card is valid
+UTF-8 and each of its lines stays one line.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from snnapp.core.modelio import WEIGHTS, ModelConfig, sha256_file
+from snnapp.core.modelio import WEIGHTS, ModelConfig, sha256_file, shown
 
 CARD = "MODEL_CARD.md"
 
@@ -69,7 +72,7 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
               "layers fed real values (45 nm figures).", "", "## Files", "",
               f"- `{WEIGHTS}` sha256 `{sha256_file(folder / WEIGHTS)}`",
               "- `manifest.json` holds the sha256 of every file; loading verifies them.", ""]
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)
 
 
 def write_card(folder: str | Path) -> Path:

@@ -74,6 +74,42 @@ def test_predict_an_audio_file_whose_name_is_not_utf8(wav: Path, tmp_path: Path)
     assert os.fsencode(row["input"]) == raw and row["digit"] == 0 and "error" not in row
 
 
+def test_the_card_of_a_model_trained_from_a_command_with_such_bytes(tmp_path: Path) -> None:
+    """The command recorded in metrics.json may hold any bytes of argv; the card shows them escaped."""
+    import torch
+
+    from snnapp.core.modelcard import CARD
+    from snnapp.core.modelio import ModelConfig, load_model, save_model, update_metrics
+    from snnapp.core.network import NetworkConfig, SpikingDigitNet
+    from snnapp.core.torch_model import weights_of
+
+    torch.manual_seed(0)
+    net = NetworkConfig(mode="audio", num_steps=4, audio_in_features=160, audio_hidden=(8,))
+    command = "snnapp train --out " + os.fsdecode(b"runs/bad\xffname") + " --seed '1\n2'"
+    folder = save_model(tmp_path / "m", ModelConfig(net), weights_of(SpikingDigitNet(net)),
+                        {"command": command, "epochs_run": 1}, card=True)
+    card = (folder / CARD).read_text(encoding="utf-8")
+    assert "snnapp train --out runs/bad\\xffname --seed '1\\n2'\n" in card
+    assert load_model(folder).metrics["command"] == command  # the metrics keep the command as given
+    update_metrics(folder, {"note": os.fsdecode(b"\xfe")}, card=True)  # the card is rewritten as well
+    assert "bad\\xffname" in (folder / CARD).read_text(encoding="utf-8")
+
+
+def test_train_into_a_folder_whose_name_is_not_utf8(data_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+    out = os.fsencode(tmp_path) + b"/bad\xffmodel"
+    res = _snnapp("train", "--mode", "audio", "--epochs", "1", "--limit", "24", "--batch-size", "8",
+                  "--audio-copies", "0", "--audio-hidden", "8", "--num-steps", "4", "--device", "cpu", "--out", out,
+                  env={"SNNAPP_DATA_DIR": str(data_dir), "SNNAPP_CACHE_DIR": str(cache_dir)})
+    assert res.returncode == 0, res.stderr.decode("utf-8", "replace")[-3000:]
+    assert res.stdout.decode("utf-8").startswith(f"{tmp_path}/bad\\xffmodel: validation accuracy ")
+    from snnapp.core.modelio import load_model
+
+    model = load_model(os.fsdecode(out))
+    assert os.fsencode(model.metrics["command"]).endswith(b"--out '" + out + b"'")  # as argv had it, quoted
+    card = (Path(os.fsdecode(out)) / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert f"--out '{tmp_path}/bad\\xffmodel'\n" in card
+
+
 # ------------------------------------------------------------------------ control characters
 
 def test_a_newline_in_a_file_name_stays_on_one_line(wav: Path, tmp_path: Path) -> None:
