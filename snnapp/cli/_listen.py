@@ -22,6 +22,7 @@ def listen_command(
     fast: Annotated[bool, typer.Option(help="With --audio-file: replay as fast as possible.")] = False,
 ) -> None:
     """Detect each spoken digit by voice activity and print one JSON line per utterance; Ctrl-C or SIGTERM stops."""
+    from snnapp.cli import require_stdout
     from snnapp.core.predict import shipped_model
     from snnapp.core.runtime import open_backend
     from snnapp.core.runtime._listen import file_chunks, listen, mic_chunks
@@ -31,6 +32,7 @@ def listen_command(
         if threading.current_thread() is threading.main_thread() else {}
     try:
         with user_errors():
+            require_stdout()
             b = open_backend(model or shipped_model("audio"), backend, "cpu")
             if audio_file is not None:
                 rate, chunks = file_chunks(audio_file, stop, realtime=not fast)

@@ -22,10 +22,12 @@ def predict_command(
     backend: Annotated[str, typer.Option(help="auto (onnx where the model has model.onnx, else torch), onnx or torch.")] = "auto",
 ) -> None:
     """One line per input, or per image+audio pair when both come in equal numbers."""
+    from snnapp.cli import require_stdout
     from snnapp.core.modelio import shown
     from snnapp.core.predict import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Predictor, files_in, shipped_model
 
     with user_errors():
+        require_stdout()
         images = list(image or []) + (files_in(image_dir, IMAGE_SUFFIXES) if image_dir else [])
         audios = list(audio or []) + (files_in(audio_dir, AUDIO_SUFFIXES) if audio_dir else [])
         if not images and not audios:

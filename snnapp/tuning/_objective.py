@@ -45,6 +45,28 @@ def checkpoint_dir(model_dir: Path) -> Path:
     return model_dir.with_name(model_dir.name + ".ckpt")
 
 
+def is_checkpoint_folder(folder: Path) -> bool:
+    """``folder`` is a checkpoint folder the core's ``train`` wrote (nothing in it but its checkpoint)."""
+    from snnapp.core.training._trainer import _is_checkpoint_folder
+
+    try:
+        return folder.is_dir() and not folder.is_symlink() and _is_checkpoint_folder(folder)
+    except OSError:
+        return False
+
+
+def remove_checkpoint(model_dir: Path) -> bool:
+    """Remove the checkpoint folder of ``model_dir`` if it is one the project wrote (never anything
+    else put there); returns whether none is left."""
+    folder = checkpoint_dir(model_dir)
+    if not (folder.exists() or folder.is_symlink()):
+        return True
+    if not is_checkpoint_folder(folder):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()
+
+
 @dataclass
 class Objective:
     """Callable for ``study.optimize``: sample, train, report, return validation metrics."""
@@ -87,9 +109,8 @@ class Objective:
         if dead is None:
             return False
         old = checkpoint_dir(trial_dir(self.root, int(dead)))
-        if not (old / "checkpoint.pt").exists():
+        if not (old / "checkpoint.pt").exists() or not is_checkpoint_folder(old) or not remove_checkpoint(folder):
             return False
-        shutil.rmtree(checkpoint_dir(folder), ignore_errors=True)
         old.rename(checkpoint_dir(folder))
         trial.set_user_attr("resumed_from", int(dead))
         return True
@@ -125,12 +146,12 @@ class Objective:
             result = train(cfg, folder, self.data_dir, device=self.device, resume=resume, progress=progress,
                            cache_dir=self.cache_dir, examples=examples)
         except optuna.TrialPruned:
-            shutil.rmtree(checkpoint_dir(folder), ignore_errors=True)
+            remove_checkpoint(folder)
             raise
         finally:
             trial.set_user_attr("epochs_run", progress.epochs_run)
             trial.set_user_attr("train_time_s", round(time.perf_counter() - t0, 3))
-        shutil.rmtree(checkpoint_dir(folder), ignore_errors=True)
+        remove_checkpoint(folder)
         val = result.metrics["val"]
         trial.set_user_attr("epochs_run", result.metrics["epochs_run"])
         trial.set_user_attr("val_accuracy", val["accuracy"])

@@ -180,6 +180,23 @@ def normalise(url: str | None) -> str:
     return url
 
 
+def storage_identity(url: str | None) -> str:
+    """Which storage ``url`` names, without credentials or connection options: the database
+    (backend, user, host, port, name) or the absolute path of the SQLite or journal file."""
+    url = normalise(url)
+    journal = _journal_path(url)
+    if journal is not None:
+        return f"journal:{Path(os.path.abspath(journal))}"
+    u = _parsed(url)
+    if u is None:
+        return redact(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        db = u.database or ""
+        return f"sqlite:///{Path(os.path.abspath(db))}" if db and db != ":memory:" else "sqlite://"
+    return _public(u._replace(drivername=backend, password=None, query={}))
+
+
 def _transient(exc: BaseException) -> bool:
     """Whether ``exc``, or an error behind it, says the database could not be reached (as opposed to
     refusing what was sent): a closed connection, a refused one, a locked SQLite file."""

@@ -33,7 +33,7 @@ from snnapp.core.errors import ConfigError
 from ._defaults import base_config, check_fixed, default_space
 from ._methods import get_method
 from ._objective import ACTIVITY, Objective, SurplusTrial, trial_dir
-from ._paths import study_file_name
+from ._paths import claim_study_folder, study_file_name
 from ._pruning import make_pruner
 from ._space import SearchSpace
 from ._storage import (
@@ -114,7 +114,17 @@ def _check(settings: TuneSettings) -> SearchSpace:
         raise ConfigError("epochs per trial must be at least 1")
     space = settings.space or default_space(settings.mode)
     check_fixed(space.fixed)
+    _check_method(settings, space)
     return space
+
+
+def _check_method(settings: TuneSettings, space: SearchSpace) -> None:
+    """The method can search this space for these objectives (errors before anything is stored)."""
+    method = get_method(settings.method, settings.sampler)
+    if len(settings.objectives) > 1 and not method.multi_objective:
+        raise ConfigError(f"{method.name} optimises one objective; use bayes, random or grid with --objectives")
+    if settings.method == "grid":
+        space.grid()  # errors about the grid
 
 
 def _sampler_seed(seed: int, created: bool, study: optuna.Study) -> int:
@@ -128,11 +138,7 @@ def _sampler_seed(seed: int, created: bool, study: optuna.Study) -> int:
 def open_study(settings: TuneSettings, space: SearchSpace) -> tuple[optuna.Study, bool]:
     """Create the study or resume it after checking it was run with the same fixed settings."""
     method = get_method(settings.method, settings.sampler)
-    multi = len(settings.objectives) > 1
-    if multi and not method.multi_objective:
-        raise ConfigError(f"{method.name} optimises one objective; use bayes, random or grid with --objectives")
-    if settings.method == "grid":
-        space.grid()  # errors about the grid before anything is stored
+    _check_method(settings, space)
     storage = open_storage(settings.storage, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s,
                            wait_s=settings.storage_wait_s)
     wanted = {"mode": settings.mode, "method": method.label, "objectives": list(settings.objectives),
@@ -190,11 +196,13 @@ def run_study(settings: TuneSettings, data_dir: Path, *, cache_dir: Path | None 
     """Optimise until ``trials`` trials of the study have finished (or ``timeout``), then keep the best."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = _check(settings)
+    # the folder of trial models belongs to this study: checked before the study is opened or created,
+    # tied to it (its marker written) once the storage has it
+    claim_study_folder(trials_root(settings), settings.study_name, settings.storage, write=False)
     study, _ = open_study(settings, space)
     method = get_method(settings.method, settings.sampler)
     total = settings.trials if settings.trials is not None else method.default_trials(space)
-    root = trials_root(settings)
-    root.mkdir(parents=True, exist_ok=True)
+    root = claim_study_folder(trials_root(settings), settings.study_name, settings.storage)
     objective = Objective(
         space=space, base=base_config(settings.mode, settings.epochs_per_trial, settings.seed), root=root,
         data_dir=data_dir, objectives=settings.objectives, train_fraction=settings.train_fraction,
@@ -329,7 +337,7 @@ def _locked(folder: Path) -> Iterator[None]:
 def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutcome, settings: TuneSettings,
                cache_dir: Path | None) -> None:
     from snnapp.core.evaluation import evaluate_model
-    from snnapp.core.modelio import update_metrics
+    from snnapp.core.modelio import _make_temp_folder, disk_error, is_model_folder, replace_folder, update_metrics
 
     best = best_trial(study)
     if best is None:
@@ -350,11 +358,15 @@ def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOut
         if attrs.get("test_trial") == best.number:
             outcome.test_accuracy = attrs.get("test_accuracy")
         return
-    tmp = root / f".best-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    tmp = _make_temp_folder(target)
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        replace_folder(tmp, target, is_model_folder)  # only a model folder is ever replaced at best/
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise disk_error(target, exc) from exc
+        raise
     outcome.best_model_dir = target
     study.set_user_attr("best_model_dir", str(target))
     study.set_user_attr("best_model_at", f"{worker_name().rsplit(':', 1)[0]}:{target}")
@@ -373,8 +385,12 @@ def _keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOut
 
 
 def _drop_others(study: optuna.Study, root: Path, best: FrozenTrial) -> None:
-    """Delete the models of finished trials other than the best (or the Pareto front)."""
+    """Delete the models of finished trials other than the best (or the Pareto front): only model
+    folders the project wrote; anything else found at a trial's name is left alone."""
+    from snnapp.core.modelio import is_model_folder
+
     keep = {t.number for t in (study.best_trials if len(study.directions) > 1 else [best])}
     for t in study.get_trials(deepcopy=False, states=FINISHED):
-        if t.number not in keep:
-            shutil.rmtree(trial_dir(root, t.number), ignore_errors=True)
+        folder = trial_dir(root, t.number)
+        if t.number not in keep and not folder.is_symlink() and is_model_folder(folder):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,7 +1,9 @@
-"""File names that are not UTF-8 or hold control characters, through the real ``snnapp`` command.
+"""File names that are not UTF-8 or hold control characters, and standard output that cannot be
+written (closed, a full device, a pipe nobody reads), through the real ``snnapp`` command.
 
 Names are given to the command as bytes, as a shell passes them; what it prints of a name is one
-line with undecodable bytes as ``\\xNN`` (``shown``).
+line with undecodable bytes as ``\\xNN`` (``shown``). A command that cannot write its output says
+so in one line on stderr and exits with 2, never 0 with nothing printed, never a traceback.
 """
 
 from __future__ import annotations
@@ -124,3 +126,36 @@ def test_a_newline_in_a_file_name_stays_on_one_line(wav: Path, tmp_path: Path) -
     assert err.count("\n") == 1 and err.startswith(f"{tmp_path}/no\\ttext\\n.wav: error: {tmp_path}/no\\ttext\\n.wav: "), err
     res = _snnapp("listen", "--audio-file", str(bad), "--fast")
     _one_error_line(res, shown(bad))
+
+
+# ------------------------------------------------------------------------ stdout that cannot be written
+
+@pytest.mark.parametrize("command", [["predict", "--audio"], ["listen", "--fast", "--audio-file"]])
+def test_stdout_closed(command: list[str], wav: Path) -> None:
+    _one_error_line(_snnapp(*command, str(wav), shell_redirect=">&-"), "standard output")
+
+
+@pytest.mark.parametrize("command", [["predict", "--audio"], ["listen", "--fast", "--audio-file"]])
+def test_stdout_full(command: list[str], wav: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        res = _snnapp(*command, str(wav), stdout=full)
+    _one_error_line(res, "standard output", "no space left")
+
+
+def test_stdout_a_pipe_nobody_reads(wav: Path) -> None:
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        res = _snnapp("predict", "--audio", str(wav), "--json", stdout=w)
+    finally:
+        os.close(w)
+    _one_error_line(res, "standard output", "nobody reads")
+
+
+def test_evaluate_json_into_a_full_device(data_dir: Path, cache_dir: Path) -> None:
+    """Output written after the work (outside any command's own error handling) is checked too."""
+    with open("/dev/full", "wb") as full:
+        res = _snnapp("evaluate", str(ROOT / "snnapp" / "assets" / "models" / "audio"), "--split", "val", "--limit", "8",
+                      "--json", "--device", "cpu", stdout=full,
+                      env={"SNNAPP_DATA_DIR": str(data_dir), "SNNAPP_CACHE_DIR": str(cache_dir)})
+    _one_error_line(res, "standard output", "no space left")

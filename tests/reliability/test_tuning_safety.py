@@ -7,6 +7,7 @@ study at once; Ctrl-C ends a study in one line and leaves the trial to be retrie
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,6 +25,22 @@ BAD_NAMES = ["team/exp1", "../../../../x", "..", ".", "", "a\\b", "a/b", "a_b", 
 
 def _cli(*args: str):
     return CliRunner().invoke(app, list(args))
+
+
+def _tune(space: Path, data_dir: Path, storage: str, *extra: str, trials: int = 1):
+    """``snnapp tune`` on tiny audio trials (one epoch on 96 examples), not tested on the test set."""
+    return _cli("tune", "--mode", "audio", "--method", "random", "--space", str(space), "--trials", str(trials),
+                "--limit", "96", "--epochs-per-trial", "1", "--storage", storage, "--device", "cpu", "--no-test",
+                "--data-dir", str(data_dir), *extra)
+
+
+def _error_line(res) -> str:
+    """The one ``error:`` line of a refused command (and nothing that looks like a traceback)."""
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, res.output
+    return lines[0]
 
 
 def _hand_study(storage: optuna.storages.BaseStorage, name: str, trials: int = 4) -> optuna.Study:
@@ -136,11 +153,77 @@ def test_a_password_in_the_storage_url_stays_out_of_the_model_folder_and_output(
     assert "SECRETPW" not in res.output
     best = tmp_path / "t" / "best"
     assert (best / "metrics.json").exists()
-    import json
-
     assert json.loads((best / "metrics.json").read_text())["tuning"]["storage"] == f"sqlite:///{tmp_path / 's.db'}"
     for p in (tmp_path / "t").rglob("*"):
         if p.is_file():
             assert b"SECRETPW" not in p.read_bytes(), p
     study = optuna.load_study(study_name="audio-random", storage=open_storage(db))
     assert "SECRETPW" not in repr(study.user_attrs)
+
+
+# --- a folder of trial models belongs to one study ----------------------------------------------
+
+@pytest.fixture
+def cached(warm_cache, monkeypatch):
+    monkeypatch.setenv("SNNAPP_CACHE_DIR", str(warm_cache))
+    return warm_cache
+
+
+def test_two_studies_never_share_a_folder_of_trial_models(tmp_path, space_file, data_dir, cached):
+    db, out = f"sqlite:///{tmp_path / 's.db'}", tmp_path / "t"
+    first = _tune(space_file, data_dir, db, "--study", "first", "--out", str(out))
+    assert first.exit_code == 0, first.output
+    kept = (out / "best" / "weights.safetensors").read_bytes()
+    line = _error_line(_tune(space_file, data_dir, db, "--study", "second", "--out", str(out)))
+    assert str(out) in line and "'first'" in line and "'second'" in line
+    assert (out / "best" / "weights.safetensors").read_bytes() == kept
+    again = _tune(space_file, data_dir, db, "--study", "first", "--out", str(out), trials=2)
+    assert again.exit_code == 0, again.output  # the folder's own study goes on using it
+    assert json.loads((out / "best" / "metrics.json").read_text())["tuning"]["study"] == "first"
+    # nothing was stored for the refused study
+    assert optuna.study.get_all_study_names(open_storage(db)) == ["first"]
+
+
+def test_one_study_name_in_two_storages_does_not_share_the_default_folder(tmp_path, space_file, data_dir, cached,
+                                                                        monkeypatch):
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda app: str(tmp_path / "home" / app))
+    one, two = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
+    assert _tune(space_file, data_dir, one, "--study", "exp").exit_code == 0
+    line = _error_line(_tune(space_file, data_dir, two, "--study", "exp"))
+    assert str(tmp_path / "one.db") in line and str(tmp_path / "two.db") in line and "'exp'" in line
+
+
+def test_a_folder_of_user_files_is_refused_and_an_old_study_folder_adopted(tmp_path, space_file, data_dir, cached):
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    line = _error_line(_tune(space_file, data_dir, db, "--out", str(mine)))
+    assert str(mine) in line
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    # a folder written before the marker existed: only trial folders, checkpoints and best/
+    old = tmp_path / "old"
+    (old / "trial-0007").mkdir(parents=True)
+    (old / "trial-0007.ckpt").mkdir()
+    res = _tune(space_file, data_dir, db, "--study", "old", "--out", str(old))
+    assert res.exit_code == 0, res.output
+    assert (old / "best" / "config.json").exists() and (old / "snnapp-study.json").exists()
+
+
+def test_only_the_projects_own_model_folders_are_deleted(tmp_path, space_file, data_dir, cached):
+    db, out = f"sqlite:///{tmp_path / 's.db'}", tmp_path / "t"
+    assert _tune(space_file, data_dir, db, "--out", str(out), trials=2).exit_code == 0
+    (dropped,) = {"trial-0000", "trial-0001"} - {p.name for p in out.iterdir()}
+    (out / dropped).mkdir()
+    (out / dropped / "notes.txt").write_text("not a model")  # a folder the project did not write
+    assert _tune(space_file, data_dir, db, "--out", str(out), trials=3).exit_code == 0
+    assert (out / dropped / "notes.txt").read_text() == "not a model"
+    # best/ that is not a model folder is refused, never removed
+    for p in (out / "best").iterdir():
+        p.unlink()
+    (out / "best" / "notes.txt").write_text("not a model")
+    line = _error_line(_tune(space_file, data_dir, db, "--out", str(out), trials=4))
+    assert str(out / "best") in line
+    assert sorted(p.name for p in (out / "best").iterdir()) == ["notes.txt"]

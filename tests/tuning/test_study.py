@@ -39,7 +39,7 @@ def test_study_resumes_and_keeps_the_best_model_tested_once(tmp_path, space_file
     assert again.finished == 5 and len(study.trials) == 5
     assert study.user_attrs["test_trial"] == again.best["trial"]
     kept = sorted(p.name for p in (tmp_path / "trials").iterdir())
-    assert kept == ["best", f"trial-{again.best['trial']:04d}"]  # other trial models are dropped
+    assert kept == ["best", "snnapp-study.json", f"trial-{again.best['trial']:04d}"]  # other trial models are dropped
 
 
 def test_a_study_of_another_mode_or_space_is_refused(tmp_path, space_file, data_dir, warm_cache):
@@ -57,7 +57,7 @@ def test_grid_cmaes_gp_and_hyperband_run(tmp_path, space_file, data_dir, warm_ca
     assert grid.finished == 4  # the whole 2 x 2 x 1 grid
     for method, sampler, pruner in (("cmaes", None, "hyperband"), ("bayes", "gp", "median")):
         out = run_study(_settings(tmp_path, space_file, method=method, sampler=sampler, pruner=pruner, trials=2,
-                                  test=False), data_dir, cache_dir=warm_cache)
+                                  test=False, out=tmp_path / method), data_dir, cache_dir=warm_cache)
         assert out.finished == 2 and out.best
 
 
