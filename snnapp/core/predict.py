@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnapp.core.errors import ModelError, SnnappError
+from snnapp.core.errors import InputError, ModelError, SnnappError
 from snnapp.core.modelio import ModelFolder, load_model, shown
 from snnapp.core.preprocess import audio_features, image_features
 
@@ -87,7 +87,19 @@ class Predictor:
 
     def iter_files(self, images: list[Path] | None = None, audio: list[Path] | None = None) -> Iterator[Prediction]:
         """:meth:`predict_files` one input at a time: each prediction as soon as it is made, and memory
-        that does not grow with the number of inputs (the list of rows costs about 0.5 KB per input)."""
+        that does not grow with the number of inputs (the list of rows costs about 0.5 KB per input).
+
+        Pairs need a model of both modalities: a unimodal model given images and recordings together
+        raises :class:`InputError` before anything is predicted, instead of using one of each pair
+        and silently dropping the other.
+        """
+        if images and audio:
+            if len(images) != len(audio):
+                raise InputError(f"{len(images)} images and {len(audio)} recordings: pairs need as many of each")
+            if self.config.mode != "multimodal":
+                reads = "images" if self.config.mode == "image" else "audio"
+                raise InputError(f"{shown(self.folder.path)}: an {self.config.mode} model reads only {reads}; "
+                                 "image+audio pairs need a multimodal model (or give one kind of input)")
         n = len(images or audio or [])
         model = str(self.folder.path)
         for i in range(n):

@@ -209,3 +209,20 @@ def test_files_in(tmp_path: Path) -> None:
     assert [p.name for p in files_in(tmp_path, IMAGE_SUFFIXES)] == ["a.jpg", "b.PNG"]
     with pytest.raises(SnnappError, match="no such folder"):
         files_in(tmp_path / "missing", IMAGE_SUFFIXES)
+
+
+def test_a_unimodal_model_refuses_image_audio_pairs(image_model: Path, tmp_path: Path) -> None:
+    audio_model = _model(tmp_path / "audio", "audio")
+    for model, reads in ((image_model, "an image model reads only images"), (audio_model, "an audio model reads only audio")):
+        result = _invoke(["predict", "--model", model, "--image", IMAGES[0], "--audio", AUDIO[0], "--json"])
+        _one_line_error(result, reads)
+        assert result.stdout == ""  # nothing predicted from half of each pair
+    from snnapp.core.errors import InputError
+
+    with pytest.raises(InputError, match="pairs need a multimodal model"):
+        Predictor(image_model).predict_files([IMAGES[0]], [AUDIO[0]])
+    # without --model a pair goes to the shipped multimodal model, as documented
+    result = _invoke(["predict", "--image", IMAGES[0], "--audio", AUDIO[0], "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = _rows(result.stdout)
+    assert row["input"] == f"{IMAGES[0]} + {AUDIO[0]}" and row["model"] == str(shipped_model("multimodal"))
