@@ -2,13 +2,19 @@
 
 The cache key covers the audio parameters, the augmentation settings and each file's name, size
 and modification time, so a change to any of them recomputes, and nothing stale is ever reused.
-Cache files are written atomically: an interrupted run leaves no half-written file behind.
+Cache files are written atomically: an interrupted run leaves no half-written file behind. A
+cached array is used only if it has the expected shape and type and holds finite numbers; anything
+else (damage, a foreign file) is recomputed and replaced. The cache is optional: where it cannot
+be written (a file in its place, a read-only or full disk) one warning is logged for that folder
+and the features are used all the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from snnapp.core._atomic import shown
 from snnapp.core.preprocess import AudioConfig, audio_features, augment_waveform, load_wav, to_mono
+
+log = logging.getLogger(__name__)
+#: Cache folders that could not be written, already warned about (once per folder and process).
+_unwritable: set[str] = set()
 
 
 def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
@@ -24,7 +35,7 @@ def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
     h.update(json.dumps({"audio": cfg.to_dict(), "copies": copies, "seed": seed, "v": 1}, sort_keys=True).encode())
     for p in paths:
         st = p.stat()
-        h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(os.fsencode(p.name) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())  # any bytes of a name
     return h.hexdigest()[:24]
 
 
@@ -37,7 +48,7 @@ def _one(args: tuple[str, dict, int, int]) -> np.ndarray:
         data, rate = load_wav(path)
         x = to_mono(data, rate, cfg.sample_rate)
         # Seeded per file (by name, not position), so adding files does not change the others.
-        name_seed = int.from_bytes(hashlib.sha256(Path(path).name.encode()).digest()[:4], "little")
+        name_seed = int.from_bytes(hashlib.sha256(os.fsencode(Path(path).name)).digest()[:4], "little")
         rng = np.random.default_rng([seed, name_seed])
         for _ in range(copies):
             y = augment_waveform(x, cfg.sample_rate, rng)
@@ -58,13 +69,9 @@ def compute_features(
     target = None
     if cache_dir is not None:
         target = Path(cache_dir) / "features" / f"mfcc-{_key(paths, cfg, copies, seed)}.npy"
-        if target.exists():
-            try:
-                arr = np.load(target, allow_pickle=False)
-                if arr.shape[:2] == (len(paths), 1 + copies):
-                    return arr
-            except (OSError, ValueError, EOFError):  # EOFError: an empty file
-                pass  # a damaged cache file is recomputed and replaced
+        cached = _read_cached(target, (len(paths), 1 + copies, cfg.n_frames, cfg.n_features))
+        if cached is not None:
+            return cached
     jobs = [(str(p), cfg.to_dict(), copies, seed) for p in paths]
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     if workers > 1 and len(jobs) > 50:
@@ -74,13 +81,41 @@ def compute_features(
         feats = [_one(j) for j in jobs]
     arr = np.stack(feats).astype(np.float32)
     if target is not None:
+        _write_cached(target, arr)
+    return arr
+
+
+def _read_cached(target: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached array at ``target`` if it is one this module would have written for ``shape``:
+    float32, that shape, finite. None otherwise (absent, unreadable, damaged, NaN-filled)."""
+    try:
+        if not target.is_file():
+            return None
+        arr = np.load(target, allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # EOFError: an empty file
+        return None
+    if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != np.float32 or not np.isfinite(arr).all():
+        return None  # recomputed, and replaced below
+    return arr
+
+
+def _write_cached(target: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` to ``target`` atomically; a file-system failure only costs the cache (one warning)."""
+    tmp = None
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npy.part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, arr, allow_pickle=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr, allow_pickle=False)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):  # on a read-only file system the cleanup fails too
+                Path(tmp).unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
             raise
-    return arr
+        folder = str(target.parent)
+        if folder not in _unwritable:
+            _unwritable.add(folder)
+            log.warning("feature cache not used: cannot write %s (%s); the features are computed afresh each run",
+                        shown(folder), exc.strerror or exc)

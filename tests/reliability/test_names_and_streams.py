@@ -159,3 +159,19 @@ def test_evaluate_json_into_a_full_device(data_dir: Path, cache_dir: Path) -> No
                       "--json", "--device", "cpu", stdout=full,
                       env={"SNNAPP_DATA_DIR": str(data_dir), "SNNAPP_CACHE_DIR": str(cache_dir)})
     _one_error_line(res, "standard output", "no space left")
+
+
+# ------------------------------------------------------------------------ a cache that cannot be written
+
+def test_evaluate_with_a_cache_that_is_a_file(data_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache should be")
+    for env in ({"SNNAPP_CACHE_DIR": str(blocker)}, {"SNNAPP_CACHE_DIR": "", "XDG_CACHE_HOME": str(blocker)}):
+        res = _snnapp("evaluate", str(ROOT / "snnapp" / "assets" / "models" / "audio"), "--split", "val",
+                      "--limit", "8", "--json", "--device", "cpu", env={"SNNAPP_DATA_DIR": str(data_dir), **env})
+        err = res.stderr.decode()
+        assert res.returncode == 0, err[-3000:]
+        assert json.loads(res.stdout)["n"] == 8
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "feature cache" in lines[0] and str(blocker) in lines[0], err
+        assert blocker.read_text() == "a file where the cache should be"
