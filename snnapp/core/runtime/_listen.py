@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,12 +51,18 @@ def file_chunks(path: str | Path, stop: threading.Event, realtime: bool = True) 
 
 
 def mic_chunks(device: int | str | None, rate: int, stop: threading.Event) -> tuple[int, Iterator[np.ndarray]]:
-    """Microphone chunks of 50 ms through sounddevice (imported here: optional dependency)."""
+    """Microphone chunks of 50 ms through sounddevice (imported here: optional dependency).
+
+    The device (an index, a name or part of one, None for the default) is looked up at once, so
+    one that does not exist is an :class:`InputError` naming it and the input devices there are,
+    before anything else starts.
+    """
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
         raise InputError(f"the microphone needs the sounddevice package and PortAudio ({exc}); "
                          "or replay a file with --audio-file") from None
+    _input_device(sd, device)
     q: queue.Queue[np.ndarray] = queue.Queue()
 
     def gen() -> Iterator[np.ndarray]:
@@ -67,10 +74,30 @@ def mic_chunks(device: int | str | None, rate: int, stop: threading.Event) -> tu
                         yield q.get(timeout=0.2)
                     except queue.Empty:
                         continue
-        except sd.PortAudioError as exc:
-            raise InputError(f"microphone {device!r}: {exc}") from None
+        except (sd.PortAudioError, ValueError) as exc:
+            raise InputError(f"microphone {'default' if device is None else repr(device)}: {exc}") from None
 
     return rate, gen()
+
+
+def _input_device(sd: Any, device: int | str | None) -> None:
+    """:class:`InputError` unless ``device`` names an input device (None: there is a default one)."""
+    try:
+        sd.query_devices(device, "input")
+        return
+    except (ValueError, sd.PortAudioError):  # ValueError for a name, PortAudioError for an index
+        pass
+    try:
+        inputs = [f"{d['index']} {str(d['name'])!r}" for d in sd.query_devices() if d["max_input_channels"] > 0]
+    except (ValueError, sd.PortAudioError):
+        inputs = []
+    there = f"the input devices here: {', '.join(inputs)}" if inputs else "there is no input device here"
+    see = "`python -m sounddevice` lists all devices"
+    if device is None:
+        raise InputError(f"no default microphone: {there} (on Linux PulseAudio or PipeWire must be running; "
+                         f"{see}); pass --device, or replay a file with --audio-file")
+    raise InputError(f"microphone {device!r}: no such input device; {there} ({see}; pass --device with "
+                     "an index or a name)")
 
 
 def listen(backend: Backend, rate: int, chunks: Iterator[np.ndarray], emit: Callable[[dict], None],
