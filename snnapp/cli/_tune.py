@@ -98,8 +98,11 @@ def tune_command(
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
     from snnapp.core.errors import ConfigError
     from snnapp.core.network import MODES
+    from snnapp.core.modelio import shown
     from snnapp.tuning import (
         TuneSettings,
+        base_config,
+        check_trial_configs,
         default_space,
         get_method,
         load_space,
@@ -115,6 +118,8 @@ def tune_command(
         the_space = load_space(space) if space else default_space(mode, extra)
         if grid:
             the_space = the_space.with_grid(_grid(grid))
+        if space:  # a trial's whole configuration, before the first trial: named after the file
+            check_trial_configs(base_config(mode, epochs_per_trial, seed), the_space, shown(space))
         settings = TuneSettings(
             mode=mode, method=method, sampler=sampler, space=the_space, epochs_per_trial=epochs_per_trial,
             train_fraction=train_fraction, limit=limit, seed=seed,

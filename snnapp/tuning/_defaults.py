@@ -16,7 +16,7 @@ from snnapp.core.errors import ConfigError
 from snnapp.core.network import NetworkConfig
 from snnapp.core.training import TrainConfig
 
-from ._space import Param, SearchSpace
+from ._space import Param, SearchSpace, feasible
 
 DEFAULT_STEPS = {"image": 4, "audio": 32, "multimodal": 4}
 PAPER_PARAMS = ("lr", "correct_rate", "incorrect_rate")
@@ -96,6 +96,51 @@ def check_fixed(fixed: dict[str, Any]) -> None:
     unknown = set(fixed) - _TRAIN_KEYS - _NET_KEYS - _ENC_KEYS - {"hidden"}
     if unknown:
         raise ConfigError(f"unknown fixed settings: {', '.join(sorted(unknown))}")
+
+
+def _candidates(p: Param) -> list[Any]:
+    """The values of ``p`` a check tries: its bounds (or choices) and its grid values."""
+    values = list(p.choices) if p.kind == "categorical" else [p.low, p.high]
+    if p.kind == "int":
+        values = [int(v) for v in values]
+    return values + [v for v in p.grid if v not in values]
+
+
+def check_trial_configs(base: TrainConfig, space: SearchSpace, source: str = "the search space") -> None:
+    """Build the configuration of a trial, as a trial builds it, for the fixed settings and for
+    each parameter at its bounds, each of its choices and grid values (the others at a value the
+    loss can use): a setting that training refuses is a :class:`ConfigError` naming ``source``
+    before the first trial, not a failure of every trial.
+    """
+    from snnapp.core.training import complete_network, make_loss
+
+    def build(values: dict[str, Any]) -> None:
+        cfg = complete_network(make_config(make_config(base, space.fixed), values))
+        make_loss(cfg.loss, cfg.network.num_steps, cfg.correct_rate, cfg.incorrect_rate)
+
+    try:
+        build({})
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: fixed settings {_short(space.fixed)}: {exc}") from None
+    # a point every trial could start from: the highest correct and the lowest incorrect rate
+    anchor = {p.name: (max if p.name == "correct_rate" else min)(_candidates(p))
+              if p.name in ("correct_rate", "incorrect_rate") else _candidates(p)[0] for p in space.params}
+    for p in space.params:
+        for value in _candidates(p):
+            point = {**anchor, p.name: value}
+            if not feasible(point, space.fixed):
+                continue  # such a trial is pruned unrun
+            try:
+                build(point)
+            except ConfigError as exc:
+                fixed = f" (with {_short(space.fixed)} fixed)" if space.fixed else ""
+                raise ConfigError(f"{source}: {p.name} = {_short(value)}{fixed}: {exc}") from None
+
+
+def _short(value: Any) -> str:
+    from snnapp.core._dictconfig import short_repr
+
+    return short_repr(value)
 
 
 def base_config(mode: str, epochs: int, seed: int) -> TrainConfig:

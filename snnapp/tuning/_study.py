@@ -28,9 +28,9 @@ import platformdirs
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from snnapp.core.errors import ConfigError
+from snnapp.core.errors import ConfigError, SnnappError
 
-from ._defaults import base_config, check_fixed, default_space
+from ._defaults import base_config, check_fixed, check_trial_configs, default_space
 from ._methods import get_method
 from ._objective import ACTIVITY, Objective, SurplusTrial, trial_dir
 from ._paths import claim_study_folder, study_file_name
@@ -115,6 +115,7 @@ def _check(settings: TuneSettings) -> SearchSpace:
     space = settings.space or default_space(settings.mode)
     check_fixed(space.fixed)
     _check_method(settings, space)
+    check_trial_configs(base_config(settings.mode, settings.epochs_per_trial, settings.seed), space)
     return space
 
 
@@ -274,7 +275,11 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
                     continue
                 try:
                     study.optimize(objective, n_trials=1, timeout=left_s, callbacks=callbacks,
-                                   catch=(ConfigError, SurplusTrial), gc_after_trial=True)
+                                   catch=(SurplusTrial,), gc_after_trial=True)
+                except ConfigError as exc:
+                    # settings training refuses: every further trial would fail alike, so the study stops
+                    raise ConfigError(f"study {study.study_name!r}: trial {objective.current} cannot train ({exc}); "
+                                      "the study is stopped") from None
                 except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
                     if isinstance(exc, ValueError) and not str(exc).startswith("Cannot tell a"):
                         raise
@@ -291,14 +296,16 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
 
 class _QuietSurplus(logging.Filter):
     """Keeps Optuna from logging as a failure with a traceback a surplus trial (one that stepped back
-    unrun) or a trial failed meanwhile by another worker (which :func:`optimize` reports itself)."""
+    unrun), a trial failed meanwhile by another worker (which :func:`optimize` reports itself), or a
+    trial ended by one of the project's errors (which the command reports in one line)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.numbers: set[int] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], (SurplusTrial, optuna.exceptions.UpdateFinishedTrialError)):
+        if record.exc_info and isinstance(record.exc_info[1], (SurplusTrial, optuna.exceptions.UpdateFinishedTrialError,
+                                                               SnnappError)):
             number = re.match(r"Trial (\d+) ", str(record.msg))
             if number:
                 self.numbers.add(int(number.group(1)))

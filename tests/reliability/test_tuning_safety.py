@@ -227,3 +227,43 @@ def test_only_the_projects_own_model_folders_are_deleted(tmp_path, space_file, d
     line = _error_line(_tune(space_file, data_dir, db, "--out", str(out), trials=4))
     assert str(out / "best") in line
     assert sorted(p.name for p in (out / "best").iterdir()) == ["notes.txt"]
+
+
+# --- settings training refuses --------------------------------------------------------------------
+
+def _run_tune(space: Path, data_dir: Path, cache: Path, storage: str, *extra: str, timeout: float = 120):
+    """``snnapp tune`` in a process of its own (what Optuna logs reaches its stderr)."""
+    import subprocess
+
+    args = ["tune", "--mode", "audio", "--method", "random", "--space", str(space), "--limit", "96",
+            "--epochs-per-trial", "1", "--storage", storage, "--device", "cpu", "--no-test", *extra]
+    return subprocess.run(snnapp_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          env=worker_env(data_dir, cache))
+
+
+@pytest.mark.parametrize("setting, words", [("batch_size = 0", "batch size must be at least 1"),
+                                            ('loss = "bogus"', "unknown loss 'bogus'")])
+def test_an_invalid_fixed_setting_is_refused_before_the_first_trial(tmp_path, data_dir, warm_cache, setting, words):
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_TOML.replace("batch_size = 32", setting) if "batch" in setting else TINY_TOML + setting + "\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    res = _run_tune(space, data_dir, warm_cache, db, "--trials", "3", "--timeout", "8", "--out", str(tmp_path / "t"))
+    assert res.returncode == 2, res.stdout + res.stderr[-3000:]
+    assert res.stdout == "" and len(res.stderr.strip().splitlines()) == 1, res.stderr[-3000:]
+    assert res.stderr.startswith("error: ") and str(space) in res.stderr and words in res.stderr
+    assert optuna.study.get_all_study_names(open_storage(db)) == []  # nothing stored, nothing trained
+
+
+def test_a_trial_whose_settings_training_refuses_stops_the_study(tmp_path, data_dir, warm_cache):
+    # both bounds are fine, most values between them are not: 32 MFCC frames do not divide into 9-15 steps...
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_TOML.replace("num_steps = 8\n", "") + "\n[params.num_steps]\nlow = 8\nhigh = 32\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    res = _run_tune(space, data_dir, warm_cache, db, "--trials", "6", "--timeout", "20", "--out", str(tmp_path / "t"))
+    assert res.returncode == 2, res.stdout + res.stderr[-3000:]
+    assert "Traceback" not in res.stdout + res.stderr, res.stderr[-3000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "do not divide into" in lines[0] and "the study is stopped" in lines[0], lines
+    trials = optuna.load_study(study_name="audio-random", storage=open_storage(db)).trials
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 1 and 32 % failed[0].params["num_steps"]
