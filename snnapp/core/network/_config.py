@@ -70,6 +70,12 @@ class NetworkConfig:
         object.__setattr__(self, "audio_hidden", tuple(int(c) for c in self.audio_hidden))
         if len(self.image_channels) != 2 or not self.audio_hidden:
             raise ConfigError("image_channels needs two values and audio_hidden at least one")
+        # Sizes a network could really have, by the bounds a model folder's config.json must keep
+        # (at most MAX_PARAMETERS weights): an absurd one is refused here, before anything is
+        # allocated, wherever it comes from (train's options, a tuning space, code).
+        from snnapp.core.modelio import _check_network
+
+        _check_network(self)
 
     @property
     def uses_image(self) -> bool:
