@@ -98,8 +98,11 @@ def tune_command(
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
     from snnapp.core.errors import ConfigError
     from snnapp.core.network import MODES
+    from rich.markup import escape
+
     from snnapp.core.modelio import shown
     from snnapp.tuning import (
+        StudyInterrupted,
         TuneSettings,
         base_config,
         check_trial_configs,
@@ -128,7 +131,14 @@ def tune_command(
             grace_s=grace, storage_wait_s=storage_wait, test=test)
         console.print(f"study [bold]{settings.study_name}[/bold]: {mode}, {method}"
                       f"{f' ({sampler})' if sampler else ''}, searching {', '.join(the_space.names)}")
-        res = run_study(settings, resolve_data_dir(data_dir), cache_dir=resolve_cache_dir(), on_trial=_on_trial(console))
+        try:
+            res = run_study(settings, resolve_data_dir(data_dir), cache_dir=resolve_cache_dir(),
+                            on_trial=_on_trial(console))
+        except StudyInterrupted as stop:
+            again = f"; trial {stop.retry} runs again, from its last checkpoint, when the same command is run" \
+                if stop.retry is not None else ""
+            Console(stderr=True, soft_wrap=True).print(f"[red]error: interrupted{escape(again)}[/red]")
+            raise typer.Exit(130) from None
     console.print(f"{res.finished} finished trials in {res.study} ({res.storage})")
     if res.best:
         vals = ", ".join(f"{v:.4f}" for v in res.best["values"])

@@ -39,6 +39,7 @@ from ._space import PARAM_TARGETS, Param, SearchSpace, feasible
 from ._storage import StorageError, default_storage_url, open_storage, redact
 from ._study import (
     OBJECTIVES,
+    StudyInterrupted,
     TuneOutcome,
     TuneSettings,
     best_trial,
@@ -68,6 +69,7 @@ __all__ = [
     "SearchMethod",
     "SearchSpace",
     "StorageError",
+    "StudyInterrupted",
     "StudySummary",
     "TuneOutcome",
     "TuneSettings",

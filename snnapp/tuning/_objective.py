@@ -84,6 +84,7 @@ class Objective:
     progress: Any = None
     total: int | None = None  # the study's total of finished trials
     current: int | None = None  # the number of the trial running (or last run) here
+    current_id: int | None = None  # its id in the storage
     _examples: dict[tuple, tuple[Examples, Examples]] = field(default_factory=dict, repr=False)
 
     def examples(self, cfg: TrainConfig) -> tuple[Examples, Examples]:
@@ -105,7 +106,9 @@ class Objective:
     def _take_over(self, trial: optuna.Trial, folder: Path) -> bool:
         """A retry of a killed trial inherits its checkpoint; returns whether to resume."""
         me = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
-        dead = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(me)
+        # the trial this one retries: the last of its history (a retry of a retry took over the checkpoint)
+        history = me.system_attrs.get("retry_history") or [me.system_attrs.get("failed_trial")]
+        dead = history[-1]
         if dead is None:
             return False
         old = checkpoint_dir(trial_dir(self.root, int(dead)))
@@ -125,7 +128,14 @@ class Objective:
         return sum(t.number < trial.number for t in ahead) >= self.total
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        self.current = trial.number
+        self.current, self.current_id = trial.number, trial._trial_id
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # Ctrl-C: queued again (see optimize), not a failure
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         if self._surplus(trial):
             trial.set_user_attr("surplus", True)
             raise SurplusTrial(trial.number)

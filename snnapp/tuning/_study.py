@@ -32,7 +32,7 @@ from snnapp.core.errors import ConfigError, SnnappError
 
 from ._defaults import base_config, check_fixed, check_trial_configs, default_space
 from ._methods import get_method
-from ._objective import ACTIVITY, Objective, SurplusTrial, trial_dir
+from ._objective import ACTIVITY, Objective, SurplusTrial, remove_checkpoint, trial_dir
 from ._paths import claim_study_folder, study_file_name
 from ._pruning import make_pruner
 from ._space import SearchSpace
@@ -273,9 +273,12 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
                 if total is not None and len(trials) >= total:
                     time.sleep(poll_s if left_s is None else min(poll_s, left_s))
                     continue
+                objective.current_id = None
                 try:
                     study.optimize(objective, n_trials=1, timeout=left_s, callbacks=callbacks,
                                    catch=(SurplusTrial,), gc_after_trial=True)
+                except KeyboardInterrupt:
+                    raise StudyInterrupted(study.study_name, _requeue_interrupted(study, objective, total)) from None
                 except ConfigError as exc:
                     # settings training refuses: every further trial would fail alike, so the study stops
                     raise ConfigError(f"study {study.study_name!r}: trial {objective.current} cannot train ({exc}); "
@@ -294,10 +297,39 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
         optuna_log.removeFilter(quiet)
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a study; ``retry`` is the number of the interrupted trial where it is queued to
+    run again (from its checkpoint) when the same command runs next."""
+
+    def __init__(self, study: str, retry: int | None) -> None:
+        super().__init__(study, retry)
+        self.study, self.retry = study, retry
+
+
+def _requeue_interrupted(study: optuna.Study, objective: Objective, total: int | None) -> int | None:
+    """Queue the trial Ctrl-C stopped (Optuna has just failed it) to run again, with its parameters;
+    its retry takes over its checkpoint. Returns its number, or None where no trial was stopped."""
+    if objective.current_id is None:
+        return None
+    trial = study._storage.get_trial(objective.current_id)
+    if trial.state != TrialState.FAIL or not trial.user_attrs.get("interrupted"):
+        return None
+    counted = len(study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING, TrialState.WAITING)))
+    if total is not None and counted >= total:
+        return None  # the study has its trials without it
+    system_attrs = {"failed_trial": trial.number, "retry_history": [], **trial.system_attrs}
+    system_attrs["retry_history"] = [*system_attrs["retry_history"], trial.number]
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs={k: v for k, v in trial.user_attrs.items() if k != "interrupted"}, system_attrs=system_attrs,
+        intermediate_values=trial.intermediate_values))
+    return trial.number
+
+
 class _QuietSurplus(logging.Filter):
     """Keeps Optuna from logging as a failure with a traceback a surplus trial (one that stepped back
     unrun), a trial failed meanwhile by another worker (which :func:`optimize` reports itself), or a
-    trial ended by one of the project's errors (which the command reports in one line)."""
+    trial ended by one of the project's errors or by Ctrl-C (which the command reports in one line)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -305,7 +337,7 @@ class _QuietSurplus(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], (SurplusTrial, optuna.exceptions.UpdateFinishedTrialError,
-                                                               SnnappError)):
+                                                               SnnappError, KeyboardInterrupt)):
             number = re.match(r"Trial (\d+) ", str(record.msg))
             if number:
                 self.numbers.add(int(number.group(1)))
@@ -322,7 +354,23 @@ def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutc
     others find the best model already kept and tested.
     """
     with _locked(root):
+        _drop_checkpoints(study, root)
         _keep_best(study, root, data_dir, outcome, settings, cache_dir)
+
+
+def _drop_checkpoints(study: optuna.Study, root: Path) -> None:
+    """Remove the checkpoints no trial will resume: those of trials that ended (an interrupted or
+    killed trial whose retry already ran, or was never queued). Those of running and waiting
+    trials, and of the trials they retry, stay; so does anything that is not a checkpoint folder."""
+    trials = study.get_trials(deepcopy=False)
+    pending: set[int] = set()
+    for t in trials:
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            pending.add(t.number)
+            pending.update(int(n) for n in t.system_attrs.get("retry_history") or ())
+    for t in trials:
+        if t.number not in pending:
+            remove_checkpoint(trial_dir(root, t.number))
 
 
 @contextlib.contextmanager

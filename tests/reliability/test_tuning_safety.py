@@ -267,3 +267,71 @@ def test_a_trial_whose_settings_training_refuses_stops_the_study(tmp_path, data_
     trials = optuna.load_study(study_name="audio-random", storage=open_storage(db)).trials
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(failed) == 1 and 32 % failed[0].params["num_steps"]
+
+
+# --- Ctrl-C ----------------------------------------------------------------------------------------
+
+def _interrupted_tune(tmp_path: Path, data_dir: Path, cache: Path) -> tuple[list[str], str]:
+    """Start ``snnapp tune`` (one long trial), press Ctrl-C once its first checkpoint is written;
+    returns the command's arguments and its stderr, after checking it ended in one line with 130."""
+    import signal
+    import subprocess
+    import time
+
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_TOML)
+    args = ["tune", "--mode", "audio", "--method", "random", "--space", str(space), "--trials", "1", "--limit", "96",
+            "--epochs-per-trial", "60", "--pruner", "none", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+            "--out", str(tmp_path / "t"), "--device", "cpu", "--no-test"]
+    proc = subprocess.Popen(snnapp_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=worker_env(data_dir, cache),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    checkpoint = tmp_path / "t" / "trial-0000.ckpt" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err[-3000:])
+    assert "Traceback" not in out + err, err[-3000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted"), err[-3000:]
+    return args, lines[0]
+
+
+def test_ctrl_c_ends_tune_in_one_line_and_the_same_command_retries_the_trial(tmp_path, data_dir, warm_cache):
+    import subprocess
+
+    args, line = _interrupted_tune(tmp_path, data_dir, warm_cache)
+    assert "trial 0 runs again" in line
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    trials = optuna.load_study(study_name="audio-random", storage=open_storage(db)).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert trials[1].params == trials[0].params and trials[0].user_attrs["interrupted"]
+    assert (tmp_path / "t" / "trial-0000.ckpt" / "checkpoint.pt").exists()  # kept for the retry
+    again = subprocess.run(snnapp_cmd(*args), capture_output=True, text=True, timeout=300,
+                           env=worker_env(data_dir, warm_cache))
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = optuna.load_study(study_name="audio-random", storage=open_storage(db)).trials
+    assert len(trials) == 2 and trials[1].state == optuna.trial.TrialState.COMPLETE
+    assert trials[1].user_attrs["resumed_from"] == 0 and trials[1].user_attrs["epochs_run"] == 60
+    assert not list((tmp_path / "t").glob("*.ckpt"))  # nothing left behind once the study ends
+
+
+def test_a_study_that_ends_removes_only_the_projects_stale_checkpoints(tmp_path, data_dir, warm_cache):
+    import subprocess
+
+    args, _ = _interrupted_tune(tmp_path, data_dir, warm_cache)
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    storage = open_storage(db)
+    study = optuna.load_study(study_name="audio-random", storage=storage)
+    # as a study run before interrupted trials were queued again leaves it: failed, with its checkpoint
+    storage.set_trial_state_values(study.trials[1]._trial_id, optuna.trial.TrialState.FAIL)
+    (tmp_path / "t" / "trial-0001.ckpt").mkdir()
+    (tmp_path / "t" / "trial-0001.ckpt" / "notes.txt").write_text("not a checkpoint")
+    again = subprocess.run(snnapp_cmd(*args), capture_output=True, text=True, timeout=300,
+                           env=worker_env(data_dir, warm_cache))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (tmp_path / "t" / "trial-0000.ckpt").exists()  # the project's, of a trial that ended
+    assert (tmp_path / "t" / "trial-0001.ckpt" / "notes.txt").read_text() == "not a checkpoint"
