@@ -18,6 +18,8 @@ def export_command(
     int8: Annotated[bool, typer.Option(help="ONNX: also write model.int8.onnx (dynamic int8 quantisation).")] = False,
 ) -> None:
     """Export for onnxruntime (model.onnx, the step graph) or for NIR tool chains (model.nir)."""
+    from snnapp.core.modelio import shown
+
     with user_errors():
         if format == "onnx":
             from snnapp.core.export import export_onnx
@@ -25,19 +27,19 @@ def export_command(
             kinds = ["step"] + (["window"] if window and out is None else [])
             for kind in kinds:
                 r = export_onnx(model_dir, out=out, kind=kind)
-                typer.echo(f"{r.path}: {kind} graph, {r.nodes} nodes, {r.bytes / 1e6:.2f} MB, {r.seconds:.1f} s")
+                typer.echo(f"{shown(r.path)}: {kind} graph, {r.nodes} nodes, {r.bytes / 1e6:.2f} MB, {r.seconds:.1f} s")
             if int8:
                 if out is not None:
                     fail("--int8 writes into the model folder; leave out --out")
                 from snnapp.core.export_quant import quantize
 
                 q = quantize(model_dir)
-                typer.echo(f"{q}: int8 step graph, {q.stat().st_size / 1e6:.2f} MB")
+                typer.echo(f"{shown(q)}: int8 step graph, {q.stat().st_size / 1e6:.2f} MB")
         elif format == "nir":
             from snnapp.core.export_nir import export_nir
 
             r = export_nir(model_dir, out=out)
-            typer.echo(f"{r.path}: NIR graph, {r.nodes} nodes, {r.edges} edges (read back and checked)")
+            typer.echo(f"{shown(r.path)}: NIR graph, {r.nodes} nodes, {r.edges} edges (read back and checked)")
             for note in r.notes:
                 typer.echo(f"  note: {note}")
         else:

@@ -10,7 +10,11 @@ from rich.table import Table
 
 def print_evaluation(res: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
-    console.print(f"[bold]{res['model']}[/bold] ({res['mode']}), {res['split']} split, {res['n']} examples")
+    from rich.markup import escape
+
+    from snnapp.core.modelio import shown
+
+    console.print(f"[bold]{escape(shown(res['model']))}[/bold] ({res['mode']}), {res['split']} split, {res['n']} examples")
     console.print(f"accuracy [bold]{100 * res['accuracy']:.2f} %[/bold]")
     for key, label in (("image_only", "image alone"), ("audio_only", "audio alone")):
         if key in res:

@@ -109,7 +109,7 @@ def train_command(
 ) -> None:
     """Train a network on MNIST, FSDD or both, and save it as a model folder."""
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
-    from snnapp.core.modelio import shown
+    from snnapp.core.modelio import claim_model_folder, shown
     from snnapp.core.encoders import EncoderConfig
     from snnapp.core.network import NetworkConfig
     from snnapp.core.preprocess import AudioConfig
@@ -130,7 +130,7 @@ def train_command(
             seed=seed, limit=limit, patience=patience, augment=augment, audio_copies=audio_copies,
             feature_masks=feature_masks, precision=precision.value, audio=AudioConfig(n_mfcc=n_mfcc, deltas=deltas),
             init_from=tuple(str(p) for p in init_from or ()))
-        target = out or Path("models") / mode.value
+        target = claim_model_folder(out or Path("models") / mode.value)  # refused before the progress bar
         with RichTrainingProgress() as progress:
             result = train(cfg, target, resolve_data_dir(data_dir), device=device, resume=resume,
                            progress=progress, cache_dir=resolve_cache_dir(),

@@ -26,6 +26,7 @@ from snnapp.core._atomic import (  # noqa: F401  (DiskError and the writers stay
     DiskError,
     _make_temp_folder,
     _stale_entry,
+    claim_file,
     claim_folder,
     disk_error,
     is_temporary,
@@ -348,24 +349,24 @@ def _regular_file(path: Path) -> None:
     """:class:`ModelError` unless ``path`` is a regular file (a pipe would block, a folder fail)."""
     if not path.is_file() or path.is_symlink():  # a link may point anywhere, and change after the check
         if path.exists() or path.is_symlink():
-            raise ModelError(f"{path}: not a regular file")
-        raise ModelError(f"{path}: missing; a model folder needs {WEIGHTS}, {CONFIG}, {METRICS} and {MANIFEST}")
+            raise ModelError(f"{shown(path)}: not a regular file")
+        raise ModelError(f"{shown(path)}: missing; a model folder needs {WEIGHTS}, {CONFIG}, {METRICS} and {MANIFEST}")
 
 
 def _read_json(path: Path) -> Any:
     _regular_file(path)
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
-            raise ModelError(f"{path}: {path.stat().st_size} bytes is too large for this file of a model folder")
+            raise ModelError(f"{shown(path)}: {path.stat().st_size} bytes is too large for this file of a model folder")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"{path}: missing; a model folder needs {WEIGHTS}, {CONFIG}, {METRICS} and {MANIFEST}") from None
+        raise ModelError(f"{shown(path)}: missing; a model folder needs {WEIGHTS}, {CONFIG}, {METRICS} and {MANIFEST}") from None
     except OSError as exc:
-        raise ModelError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        raise ModelError(f"{shown(path)}: cannot be read ({exc.strerror or exc})") from None
     except RecursionError:
-        raise ModelError(f"{path}: not valid JSON (nested too deeply)") from None
+        raise ModelError(f"{shown(path)}: not valid JSON (nested too deeply)") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of thousands of digits
-        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+        raise ModelError(f"{shown(path)}: not valid JSON ({exc})") from None
 
 
 def verify_folder(folder: Path) -> None:
@@ -384,15 +385,15 @@ def verify_folder(folder: Path) -> None:
         if not isinstance(digest, str):
             raise ModelError(f"{folder / MANIFEST}: the checksum of {name} is not a string")
         if not p.is_file() or p.is_symlink():
-            raise ModelError(f"{p}: missing (listed in the manifest)" if not (p.exists() or p.is_symlink())
+            raise ModelError(f"{shown(p)}: missing (listed in the manifest)" if not (p.exists() or p.is_symlink())
                              else f"{p}: not a regular file")
         if p.stat().st_size > MAX_WEIGHTS_BYTES:
-            raise ModelError(f"{p}: {p.stat().st_size / 2**20:.0f} MiB is more than any file of a model folder holds")
+            raise ModelError(f"{shown(p)}: {p.stat().st_size / 2**20:.0f} MiB is more than any file of a model folder holds")
         if sha256_file(p) != digest:
-            raise ModelError(f"{p}: checksum mismatch; the file was changed or damaged since the model was saved")
+            raise ModelError(f"{shown(p)}: checksum mismatch; the file was changed or damaged since the model was saved")
     for name in EXECUTED:
         if name not in sums and ((folder / name).exists() or (folder / name).is_symlink()):
-            raise ModelError(f"{folder / name}: not in the manifest; it was added after the model was saved "
+            raise ModelError(f"{shown(folder / name)}: not in the manifest; it was added after the model was saved "
                              f"(run `snnapp export {folder}` to make it again)")
 
 
@@ -407,7 +408,7 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelFolder:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise ModelError(f"{folder}: no such model folder")
+        raise ModelError(f"{shown(folder)}: no such model folder")
     if verify:
         verify_folder(folder)
     config = ModelConfig.from_dict(_read_json(folder / CONFIG), source=str(folder / CONFIG))
@@ -417,14 +418,14 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelFolder:
     path = folder / WEIGHTS
     _regular_file(path)
     if path.stat().st_size > MAX_WEIGHTS_BYTES:
-        raise ModelError(f"{path}: {path.stat().st_size / 2**20:.0f} MiB is more than any model of this kind holds")
+        raise ModelError(f"{shown(path)}: {path.stat().st_size / 2**20:.0f} MiB is more than any model of this kind holds")
     try:
         weights = load_file(str(path))
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
-        raise ModelError(f"{path}: not a readable safetensors file ({exc})") from None
+        raise ModelError(f"{shown(path)}: not a readable safetensors file ({exc})") from None
     for name, array in weights.items():
         if array.dtype.kind not in "fiub":
-            raise ModelError(f"{path}: weight {name} has element type {array.dtype}, not numbers")
+            raise ModelError(f"{shown(path)}: weight {name} has element type {array.dtype}, not numbers")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ModelError(f"{path}: weight {name} holds NaN or infinite values; the model is damaged")
+            raise ModelError(f"{shown(path)}: weight {name} holds NaN or infinite values; the model is damaged")
     return ModelFolder(folder, config, weights, metrics)

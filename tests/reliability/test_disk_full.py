@@ -163,7 +163,7 @@ def test_training_on_a_full_disk(disk: Path) -> None:
                       batch_size=16, augment=False)
     with pytest.raises(DiskError, match=r"checkpoint\.pt: no space left on "):
         train(cfg, disk / "model", Path("unused"), device="cpu", examples=(_examples(64, 0), _examples(32, 1)))
-    assert _names(disk) == ["filler", "model.ckpt"] and _names(disk / "model.ckpt") == []
+    assert _names(disk) == ["filler"]  # not even the empty checkpoint folder the run made
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import numpy as np
 
 from snnapp.core.encoders import encode_audio, encode_image
 from snnapp.core.errors import ModelError
-from snnapp.core.modelio import ModelFolder
+from snnapp.core.modelio import ModelFolder, shown
 from snnapp.core.network import decide, probabilities
 
 State = dict[str, np.ndarray]
@@ -89,12 +89,12 @@ class Backend(ABC):
         img = encode_image(images, T, cfg.encoder, seed) if images is not None and cfg.network.uses_image else None
         aud = encode_audio(audio, T, cfg.encoder, seed) if audio is not None and cfg.network.uses_audio else None
         if img is None and aud is None:
-            raise ModelError(f"{self.folder.path}: a {cfg.mode} model cannot use the inputs given")
+            raise ModelError(f"{shown(self.folder.path)}: a {cfg.mode} model cannot use the inputs given")
         net = cfg.network
         for got, want, what in ((None if aud is None else aud.shape[2], net.audio_in_features, "audio inputs"),
                                 (None if img is None else img.shape[2], net.image_in_channels, "image channels")):
             if got is not None and got != want:  # preprocessing settings that do not fit the weights
-                raise ModelError(f"{self.folder.path}: its config's preprocessing and encoder give {got} {what} "
+                raise ModelError(f"{shown(self.folder.path)}: its config's preprocessing and encoder give {got} {what} "
                                  f"per step, but the network takes {want}; config.json does not fit the weights")
         return Encoded(img, aud)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from snnapp.core.errors import ModelError
-from snnapp.core.modelio import CONFIG, ONNX, WEIGHTS, ModelFolder, sha256_file
+from snnapp.core.modelio import CONFIG, ONNX, WEIGHTS, ModelFolder, sha256_file, shown
 
 from ._base import Backend, Encoded, State, StepFrame
 
@@ -50,7 +50,7 @@ class OnnxBackend(Backend):
         super().__init__(folder)
         path = Path(path) if path is not None else folder.path / ONNX
         if not path.is_file():
-            raise ModelError(f"{folder.path}: no {ONNX}; run `snnapp export {folder.path}` first, or use --backend torch")
+            raise ModelError(f"{shown(folder.path)}: no {ONNX}; run `snnapp export {folder.path}` first, or use --backend torch")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -70,18 +70,19 @@ class OnnxBackend(Backend):
 
     def _open(self, ort, path: Path, opts, kind: str):
         try:
-            sess = ort.InferenceSession(str(path), sess_options=opts, providers=self.providers)
+            # the graph's bytes, not its name: onnxruntime wants a UTF-8 path, a folder's name may not be
+            sess = ort.InferenceSession(path.read_bytes(), sess_options=opts, providers=self.providers)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{path}: onnxruntime cannot load it ({exc})") from None
+            raise ModelError(f"{shown(path)}: onnxruntime cannot load it ({exc})") from None
         meta = sess.get_modelmeta().custom_metadata_map
         if meta.get("snnapp_kind", kind) != kind:
-            raise ModelError(f"{path}: a {meta.get('snnapp_kind')} graph, expected {kind}")
+            raise ModelError(f"{shown(path)}: a {meta.get('snnapp_kind')} graph, expected {kind}")
         for key, name in (("snnapp_weights_sha256", WEIGHTS), ("snnapp_config_sha256", CONFIG)):
             if key not in meta:  # every graph snnapp exports says which weights it holds
-                raise ModelError(f"{path}: no record of the weights it was exported from; "
+                raise ModelError(f"{shown(path)}: no record of the weights it was exported from; "
                                  f"run `snnapp export {self.folder.path}` again")
             if meta[key] != sha256_file(self.folder.path / name):
-                raise ModelError(f"{path}: exported from other {name} than the folder's; "
+                raise ModelError(f"{shown(path)}: exported from other {name} than the folder's; "
                                  f"run `snnapp export {self.folder.path}` again")
         return sess
 
@@ -90,7 +91,7 @@ class OnnxBackend(Backend):
         try:
             return session.run(None, feed)
         except Exception as exc:  # onnxruntime's exception types are not importable portably
-            raise ModelError(f"{self.folder.path}: onnxruntime failed to run the graph ({exc}); "
+            raise ModelError(f"{shown(self.folder.path)}: onnxruntime failed to run the graph ({exc}); "
                              f"export it again with `snnapp export {self.folder.path}`") from None
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -99,7 +100,7 @@ class OnnxBackend(Backend):
     def step(self, image_t: np.ndarray | None, audio_t: np.ndarray | None, state: State) -> StepFrame:
         present = image_t if image_t is not None else audio_t
         if present is None:
-            raise ModelError(f"{self.folder.path}: no input for this step")
+            raise ModelError(f"{shown(self.folder.path)}: no input for this step")
         b = present.shape[0]
         feed: dict[str, np.ndarray] = {n: np.asarray(state[n], dtype=np.float32) for n in self._shapes}
         if self._image_shape is not None:

@@ -75,6 +75,7 @@ def _writing(out: Path) -> Iterator[Path]:
     the checkpoint folder while it trains: a second run into the same ``out`` is refused at once
     instead of both writing one checkpoint and both reporting success. Yields the checkpoint folder."""
     ckpt = claim_folder(_checkpoint_dir(claim_model_folder(out)), _is_checkpoint_folder, "checkpoint folder")
+    created = not ckpt.exists()
     try:
         ckpt.mkdir(parents=True, exist_ok=True)
         fd = os.open(ckpt, os.O_RDONLY)
@@ -91,6 +92,11 @@ def _writing(out: Path) -> Iterator[Path]:
             raise PathError(f"{shown(out)}: another snnapp process is training into it now; "
                             "wait for it or choose another folder") from None
         yield ckpt
+    except BaseException:
+        if created:  # a run that failed before its first checkpoint leaves no empty folder of its own
+            with contextlib.suppress(OSError):
+                ckpt.rmdir()
+        raise
     finally:
         os.close(fd)  # releases the lock
 
