@@ -6,12 +6,15 @@ the spike-count loss. Beta, threshold, time steps, hidden width and encoder can 
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from collections.abc import Iterable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from snnapp.core._atomic import shown
 from snnapp.core.errors import ConfigError
 from snnapp.core.network import NetworkConfig
 from snnapp.core.training import TrainConfig
@@ -26,6 +29,8 @@ _TRAIN_KEYS = {f.name for f in fields(TrainConfig)} - {"network", "encoder", "au
                                                        "init_from", "limit", "val_fraction"}
 _NET_KEYS = {f.name for f in fields(NetworkConfig)} - {"mode", "image_in_channels", "audio_in_features"}
 _ENC_KEYS = {"encoder", "image_encoder", "audio_encoder"}
+#: Largest space file read (a space file is a few hundred bytes; a grid of 1,000 values a few kB).
+MAX_SPACE_BYTES = 1 << 20
 
 
 def _param(name: str, mode: str) -> Param:
@@ -59,11 +64,9 @@ def default_space(mode: str, extra: Iterable[str] = ()) -> SearchSpace:
 def load_space(path: Path) -> SearchSpace:
     """Read a space file: ``[params.NAME]`` tables (low/high/log/grid or choices) and ``[fixed]``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the space file ({exc.strerror})") from None
+        text = _read_space_file(Path(path)).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the space file as UTF-8") from None
+        raise ConfigError(f"{shown(path)}: not UTF-8 text (byte {exc.start}); save the space file as UTF-8") from None
     suffix = Path(path).suffix.lower()
     try:
         if suffix == ".toml":
@@ -73,23 +76,47 @@ def load_space(path: Path) -> SearchSpace:
 
             data = yaml.safe_load(text) or {}
         else:
-            raise ConfigError(f"{path}: a space file ends in .toml, .yaml or .yml")
+            raise ConfigError(f"{shown(path)}: a space file ends in .toml, .yaml or .yml")
     except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+        raise ConfigError(f"{shown(path)}: not valid {suffix[1:].upper()}: {exc}") from None
     except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a space file") from None
+        raise ConfigError(f"{shown(path)}: nested too deeply to be a space file") from None
     except Exception as exc:  # yaml.YAMLError, without importing yaml for TOML users
         if type(exc).__module__.startswith("yaml"):
-            raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"{shown(path)}: not valid YAML: {str(exc).splitlines()[0]}") from None
         raise
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a table with 'params' (and optionally 'fixed')")
+        raise ConfigError(f"{shown(path)}: expected a table with 'params' (and optionally 'fixed')")
     try:
         space = SearchSpace.from_dict(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{shown(path)}: {exc}") from None
     check_fixed(space.fixed)
     return space
+
+
+def _read_space_file(path: Path) -> bytes:
+    """The bytes of a space file: a regular file of at most :data:`MAX_SPACE_BYTES` (a pipe would
+    block and a device such as ``/dev/zero`` never end, so neither is read)."""
+    try:
+        # non-blocking: opening a pipe that nobody writes returns at once, and is refused below
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ConfigError(f"{shown(path)}: cannot read the space file ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a pipe or a device"
+            raise ConfigError(f"{shown(path)}: {kind}, not a space file; give a .toml or .yaml file")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_SPACE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{shown(path)}: cannot read the space file ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SPACE_BYTES:
+        raise ConfigError(f"{shown(path)}: larger than {MAX_SPACE_BYTES // 1024} KiB; not a space file")
+    return data
 
 
 def check_fixed(fixed: dict[str, Any]) -> None:

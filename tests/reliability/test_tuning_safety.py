@@ -335,3 +335,36 @@ def test_a_study_that_ends_removes_only_the_projects_stale_checkpoints(tmp_path,
     assert again.returncode == 0, again.stderr[-3000:]
     assert not (tmp_path / "t" / "trial-0000.ckpt").exists()  # the project's, of a trial that ended
     assert (tmp_path / "t" / "trial-0001.ckpt" / "notes.txt").read_text() == "not a checkpoint"
+
+
+# --- files the commands read and write -------------------------------------------------------------
+
+def _limited_tune(*args: str, data_dir: Path, cache: Path, timeout: float = 60):
+    """``snnapp tune`` in its own process, with 6 GB of address space: a read without end fails
+    instead of taking the machine's memory."""
+    import resource
+    import subprocess
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    return subprocess.run(snnapp_cmd("tune", *args), capture_output=True, text=True, timeout=timeout,
+                          env=worker_env(data_dir, cache), preexec_fn=limit)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "folder", "huge"])
+def test_a_space_file_that_is_no_regular_file_or_too_large_is_one_line(tmp_path, data_dir, cache_dir, kind):
+    space = tmp_path / "space.toml"
+    if kind == "fifo":
+        os.mkfifo(space)  # nobody writes it: reading would wait for ever
+    elif kind == "zero":
+        space.symlink_to("/dev/zero")  # reading would never end
+    elif kind == "folder":
+        space.mkdir()
+    else:
+        space.write_text("# " + "x" * (2 << 20) + "\n" + TINY_TOML)
+    res = _limited_tune("--space", str(space), "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                        data_dir=data_dir, cache=cache_dir)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {space}"), res.stderr[-2000:]
