@@ -10,9 +10,8 @@ from typing import Any, NoReturn
 
 import typer
 
-from snnapp.core.errors import SnnappError
-
 from ._app import app_command
+from ._common import EXIT_READER_GONE, OutputError, ReaderGone
 from ._data import data_app
 from ._evaluate import evaluate_command
 from ._export import export_command
@@ -38,10 +37,6 @@ app.command("reproduce")(reproduce_command)
 app.command("export")(export_command)
 app.command("listen")(listen_command)
 app.command("app")(app_command)
-
-
-class OutputError(SnnappError):
-    """Standard output cannot take what the command prints: closed, a full disk, a reader gone."""
 
 
 _CLOSED = ("standard output is closed: the results would go nowhere "
@@ -95,7 +90,8 @@ class _CheckedStdout:
         self._error: OutputError | None = None
 
     def _failed(self, exc: OSError) -> NoReturn:
-        self._error = OutputError(f"cannot write to standard output: {_reason(exc)}")
+        kind = ReaderGone if exc.errno == errno.EPIPE else OutputError
+        self._error = kind(f"cannot write to standard output: {_reason(exc)}")
         try:
             null = os.open(os.devnull, os.O_WRONLY)
             try:
@@ -110,7 +106,7 @@ class _CheckedStdout:
         if isinstance(text, str) and not text:
             return 0  # a probe (click's); it would make the stream flush
         if self._error is not None:
-            raise OutputError(str(self._error))
+            raise type(self._error)(str(self._error))
         try:
             return self._stream.write(text)
         except OSError as exc:
@@ -142,9 +138,10 @@ def _error_line(message: str) -> NoReturn:
 
 
 def main() -> None:
-    """The ``snnapp`` command. Output that cannot be written (stdout closed, a full disk, a pipe
-    whose reader went away), at a write or at the flush on exit, ends the command with one line
-    on stderr and exit status 2, like any other error the user can act on."""
+    """The ``snnapp`` command. Output that cannot be written (stdout closed, a full disk), at a
+    write or at the flush on exit, ends the command with one line on stderr and exit status 2,
+    like any other error the user can act on. A pipe whose reader went away (``| head``) ends it
+    quietly with the status a shell gives a process killed by SIGPIPE."""
     if sys.stdout is not None and not isinstance(sys.stdout, _CheckedStdout):
         sys.stdout = _CheckedStdout(sys.stdout)  # type: ignore[assignment]
     try:
@@ -153,5 +150,7 @@ def main() -> None:
         finally:
             if sys.stdout is not None:
                 sys.stdout.flush()
+    except ReaderGone:
+        raise SystemExit(EXIT_READER_GONE) from None
     except OutputError as exc:  # outside a command's own error handling (e.g. printing after the work)
         _error_line(str(exc))

@@ -8,6 +8,8 @@ from typing import Annotated, Iterator, NoReturn, Optional
 
 import typer
 
+from snnapp.core.errors import SnnappError
+
 DataDirOption = Annotated[
     Optional[Path],
     typer.Option("--data-dir", envvar="SNNAPP_DATA_DIR", show_default=False,
@@ -20,6 +22,16 @@ DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or 
 #: (bad input, a destination that is not the project's, missing data, a full disk). A
 #: traceback (status 1) is always a bug; an interrupt exits with 130, as shells expect.
 EXIT_ERROR = 2
+#: A pipe whose reader went away (``snnapp listen | head -3``): quiet, as for a process SIGPIPE killed.
+EXIT_READER_GONE = 128 + 13
+
+
+class OutputError(SnnappError):
+    """Standard output cannot take what the command prints: closed, or a full disk."""
+
+
+class ReaderGone(OutputError):
+    """Standard output is a pipe whose reader went away: nothing more is wanted."""
 
 
 def fail(message: str) -> NoReturn:
@@ -34,10 +46,10 @@ def fail(message: str) -> NoReturn:
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the project's own errors (bad input, missing data, damaged models) into one line."""
-    from snnapp.core.errors import SnnappError
-
     try:
         yield
+    except ReaderGone:
+        raise typer.Exit(EXIT_READER_GONE) from None
     except SnnappError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
