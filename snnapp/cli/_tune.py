@@ -171,7 +171,7 @@ def report_command(
     )
 
     with user_errors():
-        loaded = load_studies(open_storage(storage), list(studies or []))
+        loaded = load_studies(open_storage(storage, create=False), list(studies or []))
         rows = [summarize(s) for s in loaded]
         text = to_markdown(rows)
         if csv:

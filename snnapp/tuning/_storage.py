@@ -20,6 +20,7 @@ import os
 import re
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import warnings
@@ -35,6 +36,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
+from snnapp.core._atomic import shown
 from snnapp.core.errors import ConfigError, SnnappError
 
 HEARTBEAT_S = 10
@@ -413,16 +415,37 @@ def _retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
         return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True)
 
 
+def _check_file(path: Path, what: str, create: bool) -> None:
+    """A SQLite or journal file is a regular file (a folder fails late, a pipe blocks); with
+    ``create`` false it must exist (reading studies never makes an empty storage)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if create:
+            return
+        raise ConfigError(f"{shown(path)}: no such {what}; check the path (no study is stored there)") from None
+    except OSError as exc:
+        raise ConfigError(f"{shown(path)}: cannot be examined ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        example = path / ("study.log" if what == "journal file" else "studies.db")
+        raise ConfigError(f"{shown(path)}: a folder, not a {what}; name a file, e.g. {shown(example)}")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{shown(path)}: not a regular file (a pipe or a device); name a {what}")
+
+
 def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S,
-                 wait_s: float = WAIT_S) -> optuna.storages.BaseStorage:
+                 wait_s: float = WAIT_S, create: bool = True) -> optuna.storages.BaseStorage:
     """Open (and for a database, create the schema of) the storage; one-line errors when it cannot.
 
     A storage that cannot be opened is an error at once (a wrong URL or password does not get
-    better); one that stops answering later is waited for up to ``wait_s`` seconds.
+    better); one that stops answering later is waited for up to ``wait_s`` seconds. With
+    ``create`` false (reading studies), a SQLite or journal file that does not exist is an error
+    instead of a new, empty storage.
     """
     url = normalise(url)
     journal = _journal_path(url)
     if journal is not None:
+        _check_file(journal, "journal file", create)
         try:
             journal.parent.mkdir(parents=True, exist_ok=True)
             backend = optuna.storages.journal.JournalFileBackend(str(journal))
@@ -435,6 +458,9 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
                           "mysql+pymysql://... or journal:FILE.log")
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
+        u = _parsed(url)
+        if u is not None and u.database and u.database != ":memory:" and not u.query.get("uri"):
+            _check_file(Path(u.database), "SQLite database", create)
         path = Path(url[len("sqlite:///"):])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

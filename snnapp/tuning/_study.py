@@ -136,12 +136,16 @@ def _sampler_seed(seed: int, created: bool, study: optuna.Study) -> int:
     return int(np.random.SeedSequence([seed, os.getpid(), len(study.trials)]).generate_state(1)[0])
 
 
-def open_study(settings: TuneSettings, space: SearchSpace) -> tuple[optuna.Study, bool]:
-    """Create the study or resume it after checking it was run with the same fixed settings."""
+def open_study(settings: TuneSettings, space: SearchSpace,
+               check_folder: Callable[[], object] | None = None) -> tuple[optuna.Study, bool]:
+    """Create the study or resume it after checking it was run with the same fixed settings;
+    ``check_folder`` is called once the storage is open, before anything is stored in it."""
     method = get_method(settings.method, settings.sampler)
     _check_method(settings, space)
     storage = open_storage(settings.storage, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s,
                            wait_s=settings.storage_wait_s)
+    if check_folder is not None:
+        check_folder()
     wanted = {"mode": settings.mode, "method": method.label, "objectives": list(settings.objectives),
               "epochs_per_trial": settings.epochs_per_trial, "train_fraction": settings.train_fraction,
               "limit": settings.limit, "seed": settings.seed, "space": space.to_json()}
@@ -197,10 +201,10 @@ def run_study(settings: TuneSettings, data_dir: Path, *, cache_dir: Path | None 
     """Optimise until ``trials`` trials of the study have finished (or ``timeout``), then keep the best."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = _check(settings)
-    # the folder of trial models belongs to this study: checked before the study is opened or created,
-    # tied to it (its marker written) once the storage has it
-    claim_study_folder(trials_root(settings), settings.study_name, settings.storage, write=False)
-    study, _ = open_study(settings, space)
+    # the folder of trial models belongs to this study: checked before anything is stored, tied to
+    # the study (its marker written) once the storage has it
+    study, _ = open_study(settings, space, lambda: claim_study_folder(
+        trials_root(settings), settings.study_name, settings.storage, write=False))
     method = get_method(settings.method, settings.sampler)
     total = settings.trials if settings.trials is not None else method.default_trials(space)
     root = claim_study_folder(trials_root(settings), settings.study_name, settings.storage)

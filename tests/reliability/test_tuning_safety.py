@@ -23,6 +23,15 @@ BAD_NAMES = ["team/exp1", "../../../../x", "..", ".", "", "a\\b", "a/b", "a_b", 
              "-", "x" * 300, "x" * 301, ".hidden", "name.part", "Übung", "a b", "a~b", "/abs/path", "C:\\x"]
 
 
+@pytest.fixture(autouse=True)
+def _own_user_data_folder(tmp_path, monkeypatch):
+    """The default folders of studies lie under the test's own folder, never the user's."""
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda app: str(tmp_path / "home" / app))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home"))  # for the commands run in processes
+
+
 def _cli(*args: str):
     return CliRunner().invoke(app, list(args))
 
@@ -91,10 +100,7 @@ def test_report_plots_of_studies_with_path_like_names_stay_in_their_folder(tmp_p
 
 def test_a_study_named_like_a_path_keeps_its_models_in_the_user_data_folder(tmp_path, monkeypatch, space_file,
                                                                            data_dir, warm_cache):
-    import platformdirs
-
     home = tmp_path / "home"
-    monkeypatch.setattr(platformdirs, "user_data_dir", lambda app: str(home / app))
     monkeypatch.setenv("SNNAPP_CACHE_DIR", str(warm_cache))
     res = _cli("tune", "--mode", "audio", "--method", "random", "--space", str(space_file), "--trials", "1",
                "--limit", "96", "--epochs-per-trial", "1", "--study", "../..", "--no-test", "--device", "cpu",
@@ -184,11 +190,7 @@ def test_two_studies_never_share_a_folder_of_trial_models(tmp_path, space_file, 
     assert optuna.study.get_all_study_names(open_storage(db)) == ["first"]
 
 
-def test_one_study_name_in_two_storages_does_not_share_the_default_folder(tmp_path, space_file, data_dir, cached,
-                                                                        monkeypatch):
-    import platformdirs
-
-    monkeypatch.setattr(platformdirs, "user_data_dir", lambda app: str(tmp_path / "home" / app))
+def test_one_study_name_in_two_storages_does_not_share_the_default_folder(tmp_path, space_file, data_dir, cached):
     one, two = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
     assert _tune(space_file, data_dir, one, "--study", "exp").exit_code == 0
     line = _error_line(_tune(space_file, data_dir, two, "--study", "exp"))
@@ -368,3 +370,17 @@ def test_a_space_file_that_is_no_regular_file_or_too_large_is_one_line(tmp_path,
     assert res.returncode == 2, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {space}"), res.stderr[-2000:]
+
+
+def test_a_journal_storage_that_is_a_folder_is_one_line(tmp_path):
+    (tmp_path / "j").mkdir()
+    line = _error_line(_cli("tune", "--storage", f"journal:{tmp_path / 'j'}", "--data-dir", str(tmp_path)))
+    assert str(tmp_path / "j") in line and "a folder, not a journal file" in line
+
+
+@pytest.mark.parametrize("scheme", ["sqlite:///", "journal:"])
+def test_report_on_a_storage_file_that_does_not_exist_creates_nothing(tmp_path, scheme):
+    missing = tmp_path / "typo" / ("studies.db" if scheme.startswith("sqlite") else "study.log")
+    line = _error_line(_cli("tune", "report", "--storage", f"{scheme}{missing}"))
+    assert str(missing) in line and "no such" in line
+    assert not (tmp_path / "typo").exists()
