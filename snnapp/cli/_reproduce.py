@@ -25,13 +25,15 @@ def reproduce_command(
 
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
     from snnapp.core.errors import ConfigError
-    from snnapp.tuning import BUDGETS, run_reproduce, tables
+    from snnapp.core.modelio import claim_file
+    from snnapp.tuning import BUDGETS, TABLES_MARK, run_reproduce, tables, write_tables
 
     console = Console(stderr=True)
     with user_errors():
         if budget not in BUDGETS:
             raise ConfigError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
         chosen = BUDGETS[budget]
+        claim_file(out / "TABLES.md", TABLES_MARK.encode(), "table file")  # refused before any study runs
         out.mkdir(parents=True, exist_ok=True)
         rows = run_reproduce(chosen, resolve_data_dir(data_dir), out, repeats=repeats,
                              modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
@@ -39,6 +41,6 @@ def reproduce_command(
                              device=device, cache_dir=resolve_cache_dir(),
                              on_study=lambda name: console.print(f"study {name}"))
         text = tables(rows, chosen, repeats)
-        (out / "TABLES.md").write_text(text)
+        write_tables(out / "TABLES.md", text)  # only a TABLES.md written before is replaced
     typer.echo(text)
     console.print(f"wrote {out / 'TABLES.md'}")

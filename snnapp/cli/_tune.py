@@ -165,8 +165,9 @@ def report_command(
         load_studies,
         open_storage,
         summarize,
-        to_csv,
         to_markdown,
+        write_csv,
+        write_markdown,
         write_plots,
     )
 
@@ -175,9 +176,9 @@ def report_command(
         rows = [summarize(s) for s in loaded]
         text = to_markdown(rows)
         if csv:
-            csv.write_text(to_csv(rows))
+            write_csv(rows, csv)  # its folder created; only a report written before is replaced
         if markdown:
-            markdown.write_text(text)
+            write_markdown(rows, markdown)
         written, skipped = [], []
         for s in loaded if plots else []:
             w, k = write_plots(s, plots)  # type: ignore[arg-type]

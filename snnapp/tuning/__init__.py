@@ -24,16 +24,28 @@ from ._methods import (
 )
 from ._objective import ACTIVITY, Objective
 from ._paths import study_file_name
-from ._plots import write_plots
+from ._plots import PNG_SIGNATURE, write_plots
 from ._pruning import PRUNERS, PruningProgress, make_pruner
-from ._report import StudySummary, load_studies, summarize, to_csv, to_markdown
+from ._report import (
+    CSV_SIGNATURE,
+    MARKDOWN_MARK,
+    StudySummary,
+    load_studies,
+    summarize,
+    to_csv,
+    to_markdown,
+    write_csv,
+    write_markdown,
+)
 from ._reproduce import (
     BUDGETS,
     PAPER_ACCURACY,
     Budget,
     budget_space,
+    TABLES_MARK,
     run_reproduce,
     tables,
+    write_tables,
 )
 from ._space import PARAM_TARGETS, Param, SearchSpace, feasible
 from ._storage import StorageError, default_storage_url, open_storage, redact
@@ -51,12 +63,15 @@ from ._study import (
 __all__ = [
     "ACTIVITY",
     "BUDGETS",
+    "CSV_SIGNATURE",
+    "MARKDOWN_MARK",
     "METHODS",
     "OBJECTIVES",
     "OPTIONAL_PARAMS",
     "PAPER_ACCURACY",
     "PAPER_PARAMS",
     "PARAM_TARGETS",
+    "PNG_SIGNATURE",
     "PRUNERS",
     "BayesMethod",
     "Budget",
@@ -71,6 +86,7 @@ __all__ = [
     "StorageError",
     "StudyInterrupted",
     "StudySummary",
+    "TABLES_MARK",
     "TuneOutcome",
     "TuneSettings",
     "base_config",
@@ -96,5 +112,8 @@ __all__ = [
     "to_csv",
     "to_markdown",
     "trials_root",
+    "write_csv",
+    "write_markdown",
     "write_plots",
+    "write_tables",
 ]

@@ -6,6 +6,7 @@ search) is skipped with a reason instead of failing the whole report.
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +14,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial
 
+from snnapp.core._atomic import write_claimed
 from snnapp.core.errors import ConfigError
 
 from ._paths import study_file_name
+
+#: The ``Software`` text of every PNG the report writes; the bytes it leaves in the file (PNG's
+#: keyword, NUL, text) mark a plot as the project's, which a new report may replace.
+PNG_SOFTWARE = "snnapp tune report"
+PNG_SIGNATURE = b"Software\x00" + PNG_SOFTWARE.encode("latin-1")
 
 
 def _accuracy(t: FrozenTrial) -> float:
@@ -23,7 +30,9 @@ def _accuracy(t: FrozenTrial) -> float:
 
 
 def write_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], list[str]]:
-    """History, importances, the lr x correct-rate slice, and the Pareto front; returns (written, skipped)."""
+    """History, importances, the lr x correct-rate slice, and the Pareto front, as PNG files in
+    ``folder`` (created where missing); returns (written, skipped). An existing PNG is replaced only
+    where the project wrote it (:data:`PNG_SIGNATURE`)."""
     try:
         import matplotlib
 
@@ -32,7 +41,6 @@ def write_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], list[str
         from optuna.visualization import matplotlib as vis
     except ImportError:
         raise ConfigError("--plots needs matplotlib: pip install matplotlib (or the 'train' extra)") from None
-    folder.mkdir(parents=True, exist_ok=True)
     multi = len(study.directions) > 1
     target = {"target": _accuracy, "target_name": "validation accuracy"} if multi else \
         {"target_name": "validation accuracy"}
@@ -55,10 +63,12 @@ def write_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], list[str
                 warnings.simplefilter("ignore")
                 ax = draw()
             fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure  # type: ignore[union-attr]
-            fig.savefig(path, dpi=110, bbox_inches="tight")
+            png = io.BytesIO()
+            fig.savefig(png, format="png", dpi=110, bbox_inches="tight", metadata={"Software": PNG_SOFTWARE})
             plt.close(fig)
-            written.append(path)
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             skipped.append(f"{study.study_name} {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
             plt.close("all")
+            continue
+        written.append(write_claimed(path, png.getvalue(), PNG_SIGNATURE, "plot"))  # only its own PNG is replaced
     return written, skipped

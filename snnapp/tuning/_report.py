@@ -10,11 +10,13 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from snnapp.core._atomic import write_claimed
 from snnapp.core.errors import ConfigError
 
 from ._defaults import DEFAULT_STEPS
@@ -119,10 +121,20 @@ def _columns(rows: list[StudySummary]) -> list[str]:
     return names
 
 
+#: The last columns of the table: every CSV report's header line ends in them.
+_LAST_COLUMNS = ("compute (s)", "epochs", "epochs saved by pruning", "saved (%)")
+#: What marks a CSV file as one ``tune report`` wrote (the end of its header line): only such a
+#: file is replaced by a new report.
+CSV_SIGNATURE = ("," + ",".join(_LAST_COLUMNS) + "\n").encode()
+#: The first line of every Markdown report written to a file (a comment, invisible when rendered):
+#: only a file bearing it is replaced by a new report.
+MARKDOWN_MARK = "<!-- written by snnapp tune report -->"
+
+
 def _table(rows: list[StudySummary]) -> tuple[list[str], list[list[str]]]:
     params = _columns(rows)
     head = ["study", "mode", "method", *params, "val accuracy", "test accuracy", "activity", "trials", "pruned",
-            "failed", "compute (s)", "epochs", "epochs saved by pruning", "saved (%)"]
+            "failed", *_LAST_COLUMNS]
     body = []
     for r in rows:
         body.append([r.study, r.mode, r.method, *(_fmt(r.params.get(p)) for p in params),
@@ -152,3 +164,15 @@ def to_csv(rows: list[StudySummary]) -> str:
     w.writerow(head)
     w.writerows(body)
     return buf.getvalue()
+
+
+def write_csv(rows: list[StudySummary], path: Path) -> Path:
+    """Write the CSV report to ``path`` (creating its folder); only a report written before is replaced."""
+    return write_claimed(path, to_csv(rows).encode("utf-8"), CSV_SIGNATURE, "CSV report")
+
+
+def write_markdown(rows: list[StudySummary], path: Path) -> Path:
+    """Write the Markdown report to ``path`` (creating its folder), under :data:`MARKDOWN_MARK`;
+    only a report written before is replaced."""
+    text = f"{MARKDOWN_MARK}\n\n{to_markdown(rows)}"
+    return write_claimed(path, text.encode("utf-8"), MARKDOWN_MARK.encode(), "Markdown report")

@@ -174,3 +174,16 @@ def tables(rows: list[Row], budget: Budget, repeats: int) -> str:
                        f"{100 * PAPER_ACCURACY[r.mode]:.2f} |")
         out.append("")
     return "\n".join(out)
+
+
+#: The first line of every TABLES.md (a comment, invisible when rendered): only a file bearing it
+#: is replaced by the next run.
+TABLES_MARK = "<!-- written by snnapp reproduce -->"
+
+
+def write_tables(path: Path, text: str) -> Path:
+    """Write :func:`tables`' text to ``path`` under :data:`TABLES_MARK`; a file there is replaced
+    only where a run before wrote it."""
+    from snnapp.core._atomic import write_claimed
+
+    return write_claimed(path, f"{TABLES_MARK}\n\n{text}".encode("utf-8"), TABLES_MARK.encode(), "table file")

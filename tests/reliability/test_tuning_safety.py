@@ -384,3 +384,35 @@ def test_report_on_a_storage_file_that_does_not_exist_creates_nothing(tmp_path, 
     line = _error_line(_cli("tune", "report", "--storage", f"{scheme}{missing}"))
     assert str(missing) in line and "no such" in line
     assert not (tmp_path / "typo").exists()
+
+
+def test_report_files_go_into_new_folders_and_replace_only_their_own_kind(tmp_path):
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    _hand_study(open_storage(db), "exp")
+    csv, md, plots = tmp_path / "new" / "r.csv", tmp_path / "other" / "r.md", tmp_path / "plots"
+    args = ["tune", "report", "--storage", db, "--csv", str(csv), "--markdown", str(md), "--plots", str(plots)]
+    res = _cli(*args)
+    assert res.exit_code == 0, res.output  # folders that did not exist are created
+    assert csv.read_text().startswith("study,mode,method,") and "| exp | image |" in md.read_text()
+    pngs = sorted(plots.glob("*.png"))
+    assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    assert _cli(*args).exit_code == 0  # a report written before is replaced
+    for mine in (csv, md, pngs[0]):
+        mine.write_bytes(b"study,mode,method\nmy own notes\n")
+        line = _error_line(_cli(*args))
+        assert str(mine) in line
+        assert mine.read_bytes() == b"study,mode,method\nmy own notes\n"
+        mine.unlink()
+    assert _cli(*args).exit_code == 0
+
+
+def test_reproduce_replaces_only_its_own_tables(tmp_path):
+    out = tmp_path / "r"
+    args = ["reproduce", "--modes", "", "--out", str(out), "--data-dir", str(tmp_path)]
+    res = _cli(*args)
+    assert res.exit_code == 0, res.output
+    assert "Budget `quick`" in (out / "TABLES.md").read_text()
+    assert _cli(*args).exit_code == 0
+    (out / "TABLES.md").write_text("my own tables\n")
+    line = _error_line(_cli(*args))
+    assert str(out / "TABLES.md") in line and (out / "TABLES.md").read_text() == "my own tables\n"
