@@ -26,15 +26,16 @@ def reproduce_command(
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
     from snnapp.core.errors import ConfigError
     from snnapp.core.modelio import claim_file
-    from snnapp.tuning import BUDGETS, TABLES_MARK, run_reproduce, tables, write_tables
+    from snnapp.tuning import BUDGETS, TABLES_MARK, claim_reproduce_folder, run_reproduce, tables, write_tables
 
     console = Console(stderr=True)
     with user_errors():
         if budget not in BUDGETS:
             raise ConfigError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
         chosen = BUDGETS[budget]
-        claim_file(out / "TABLES.md", TABLES_MARK.encode(), "table file")  # refused before any study runs
-        out.mkdir(parents=True, exist_ok=True)
+        # refused before any study runs: a folder of another run or of the user's, a user's TABLES.md
+        out = claim_reproduce_folder(out, storage)
+        claim_file(out / "TABLES.md", TABLES_MARK.encode(), "table file")
         rows = run_reproduce(chosen, resolve_data_dir(data_dir), out, repeats=repeats,
                              modes=tuple(m.strip() for m in modes.split(",") if m.strip()),
                              methods=tuple(m.strip() for m in methods.split(",") if m.strip()), storage=storage,

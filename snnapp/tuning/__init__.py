@@ -23,7 +23,7 @@ from ._methods import (
     get_method,
 )
 from ._objective import ACTIVITY, Objective
-from ._paths import study_file_name
+from ._paths import claim_reproduce_folder, claim_study_folder, study_file_name
 from ._plots import PNG_SIGNATURE, write_plots
 from ._pruning import PRUNERS, PruningProgress, make_pruner
 from ._report import (
@@ -92,6 +92,8 @@ __all__ = [
     "base_config",
     "best_trial",
     "budget_space",
+    "claim_reproduce_folder",
+    "claim_study_folder",
     "check_trial_configs",
     "default_space",
     "default_storage_url",

@@ -52,9 +52,14 @@ def study_file_name(name: str) -> str:
 #: The file the project writes into a study's folder of trial models when it first uses it: which
 #: study (name and storage) the folder belongs to. Every later use checks it.
 STUDY_MARKER = "snnapp-study.json"
+#: The same for the folder of ``snnapp reproduce``: which storage its studies live in.
+REPRODUCE_MARKER = "snnapp-reproduce.json"
 _MAX_MARKER_BYTES = 64 * 1024
 #: What a study folder written before the marker existed may hold (besides what killed writers left).
 _STUDY_NAMES = re.compile(r"trial-\d{4,}(\.ckpt)?|best|\.best-\d+")
+#: The same for a reproduce folder (TABLES.md a file, the rest the database's files and trials/).
+_REPRODUCE_NAMES = {"trials": True, "TABLES.md": False, "studies.db": False, "studies.db-journal": False,
+                    "studies.db-wal": False, "studies.db-shm": False}
 
 
 def _relative(storage: str, folder: Path) -> str | None:
@@ -143,6 +148,16 @@ def _only_study_names(folder: Path) -> bool:
     return True
 
 
+def _only_reproduce_names(folder: Path) -> bool:
+    for p in folder.iterdir():
+        if _stale_entry(p):
+            continue
+        is_dir = _REPRODUCE_NAMES.get(p.name)
+        if is_dir is None or p.is_symlink() or p.is_dir() != is_dir:
+            return False
+    return True
+
+
 def claim_study_folder(folder: Path, study: str, storage: str | None, write: bool = True) -> Path:
     """The folder of ``study``'s trial models, tied to the study: its absolute path, or :class:`PathError`.
 
@@ -165,6 +180,25 @@ def claim_study_folder(folder: Path, study: str, storage: str | None, write: boo
                 "choose another folder for this study's trial models")
 
     return _claim_marked(folder, STUDY_MARKER, wanted, _only_study_names, "study folder", mismatch, write)
+
+
+def claim_reproduce_folder(folder: Path, storage: str | None) -> Path:
+    """The folder of ``snnapp reproduce`` (studies, trial models, TABLES.md), tied to the storage its
+    studies live in by the same rule as :func:`claim_study_folder`."""
+    from ._storage import storage_identity
+
+    dest = destination(folder)
+    wanted = {"format": "snnapp-reproduce", "version": 1,
+              "storage": storage_identity(storage or f"sqlite:///{dest / 'studies.db'}")}
+
+    def mismatch(dest: Path, found: dict[str, Any]) -> str:
+        if found.get("format") != "snnapp-reproduce":
+            return (f"{shown(dest)}: holds the trial models of study {_short(found.get('study'))}, not a "
+                    "reproduction; choose another folder")
+        return (f"{shown(dest)}: holds a reproduction whose studies live in {_text(found.get('storage'))}, not in "
+                f"{wanted['storage']}; choose another folder")
+
+    return _claim_marked(dest, REPRODUCE_MARKER, wanted, _only_reproduce_names, "reproduce folder", mismatch, True)
 
 
 def _short(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from snnapp.core.errors import ConfigError
 
 from ._defaults import default_space
-from ._paths import study_file_name
+from ._paths import claim_reproduce_folder, study_file_name
 from ._space import Param, SearchSpace
 from ._study import TuneOutcome, TuneSettings, run_study
 
@@ -106,10 +106,15 @@ class Row:
 def run_reproduce(budget: Budget, data_dir: Path, out: Path, *, repeats: int = 1, modes: tuple[str, ...] = tuple(PAPER_ACCURACY),
                   methods: tuple[str, ...] = METHODS, storage: str | None = None, device: str = "auto",
                   cache_dir: Path | None = None, on_study: Callable[[str], None] | None = None) -> list[Row]:
-    """Run every (network, method, seed) study of the comparison; resumes studies already stored."""
+    """Run every (network, method, seed) study of the comparison; resumes studies already stored.
+
+    ``out`` belongs to one reproduction: absent, empty, or holding the marker of a run with the same
+    storage (see :func:`~snnapp.tuning._paths.claim_reproduce_folder`); anything else is refused.
+    """
     if repeats < 1:
         raise ConfigError("repeats must be at least 1")
-    storage = storage or f"sqlite:///{(out / 'studies.db').resolve()}"
+    out = claim_reproduce_folder(out, storage)  # the folder of this reproduction, tied to its storage
+    storage = storage or f"sqlite:///{out / 'studies.db'}"
     rows = []
     for mode in modes:
         mode_budget = budget.for_mode(mode)

@@ -416,3 +416,29 @@ def test_reproduce_replaces_only_its_own_tables(tmp_path):
     (out / "TABLES.md").write_text("my own tables\n")
     line = _error_line(_cli(*args))
     assert str(out / "TABLES.md") in line and (out / "TABLES.md").read_text() == "my own tables\n"
+
+
+def test_a_reproduce_folder_belongs_to_one_storage_and_user_folders_are_refused(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    line = _error_line(_cli("reproduce", "--modes", "", "--out", str(mine)))
+    assert str(mine) in line and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    out = tmp_path / "r"
+    args = ["reproduce", "--modes", "", "--out", str(out), "--data-dir", str(tmp_path)]
+    assert _cli(*args).exit_code == 0
+    assert json.loads((out / "snnapp-reproduce.json").read_text())["storage"] == f"sqlite:///{out / 'studies.db'}"
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    line = _error_line(_cli(*args, "--storage", other))
+    assert str(out) in line and str(out / "studies.db") in line and str(tmp_path / "other.db") in line
+    # moved with its studies, it is still the same reproduction
+    (out / "studies.db").write_bytes(b"")
+    out.rename(tmp_path / "moved")
+    assert _cli("reproduce", "--modes", "", "--out", str(tmp_path / "moved")).exit_code == 0
+    # a folder an earlier snnapp wrote (its database, trials/, TABLES.md) is taken over
+    old = tmp_path / "old"
+    (old / "trials").mkdir(parents=True)
+    (old / "studies.db").write_bytes(b"")
+    res = _cli("reproduce", "--modes", "", "--out", str(old))
+    assert res.exit_code == 0, res.output
+    assert (old / "snnapp-reproduce.json").exists() and (old / "TABLES.md").exists()
