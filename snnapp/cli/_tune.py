@@ -41,9 +41,10 @@ def _grid(items: list[str]) -> dict[str, list[Any]]:
 
 def _on_trial(console: Any) -> Any:
     from optuna.trial import TrialState
+    from rich.markup import escape
 
     def show(study: Any, t: Any) -> None:
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        params = escape(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items()))
         secs = t.user_attrs.get("train_time_s", 0.0)
         if t.user_attrs.get("surplus"):
             console.print(f"trial {t.number:3d} not run: another worker started the study's last trial first")
@@ -129,7 +130,7 @@ def tune_command(
             objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()), trials=trials, timeout=timeout,
             pruner=pruner, storage=storage, study=study, out=out, device=device, heartbeat_s=heartbeat,
             grace_s=grace, storage_wait_s=storage_wait, test=test)
-        console.print(f"study [bold]{settings.study_name}[/bold]: {mode}, {method}"
+        console.print(f"study [bold]{escape(shown(settings.study_name))}[/bold]: {mode}, {method}"
                       f"{f' ({sampler})' if sampler else ''}, searching {', '.join(the_space.names)}")
         try:
             res = run_study(settings, resolve_data_dir(data_dir), cache_dir=resolve_cache_dir(),
@@ -139,16 +140,16 @@ def tune_command(
                 if stop.retry is not None else ""
             Console(stderr=True, soft_wrap=True).print(f"[red]error: interrupted{escape(again)}[/red]")
             raise typer.Exit(130) from None
-    console.print(f"{res.finished} finished trials in {res.study} ({res.storage})")
+    console.print(f"{res.finished} finished trials in {escape(shown(res.study))} ({escape(shown(res.storage))})")
     if res.best:
         vals = ", ".join(f"{v:.4f}" for v in res.best["values"])
-        console.print(f"best trial {res.best['trial']}: validation {vals}  {res.best['params']}")
+        console.print(f"best trial {res.best['trial']}: validation {vals}  {escape(str(res.best['params']))}")
     if res.test_accuracy is not None:
         console.print(f"test accuracy of the best model: [bold]{100 * res.test_accuracy:.2f} %[/bold]")
     if res.best_model_dir:
-        console.print(f"best model: {res.best_model_dir}")
+        console.print(f"best model: {escape(shown(res.best_model_dir))}")
     elif res.best_model_elsewhere:
-        console.print(f"best model: {res.best_model_elsewhere} (trained there by another worker, which keeps "
+        console.print(f"best model: {escape(shown(res.best_model_elsewhere))} (trained there by another worker, which keeps "
                       "and tests it; copy the folder from there)")
 
 
@@ -185,7 +186,9 @@ def report_command(
             written += w
             skipped += k
     typer.echo(text, nl=False)
+    from snnapp.core.modelio import shown
+
     for path in written:
-        typer.echo(f"wrote {path}", err=True)
+        typer.echo(f"wrote {shown(path)}", err=True)
     for reason in skipped:
-        typer.echo(f"skipped plot {reason}", err=True)
+        typer.echo(f"skipped plot {shown(reason)}", err=True)

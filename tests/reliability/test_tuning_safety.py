@@ -442,3 +442,12 @@ def test_a_reproduce_folder_belongs_to_one_storage_and_user_folders_are_refused(
     res = _cli("reproduce", "--modes", "", "--out", str(old))
     assert res.exit_code == 0, res.output
     assert (old / "snnapp-reproduce.json").exists() and (old / "TABLES.md").exists()
+
+
+def test_a_study_name_is_printed_as_it_is_never_read_as_markup(tmp_path, space_file, data_dir, cached):
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    line = _error_line(_cli("tune", "--study", "[/bold]x", "--objectives", "speed", "--storage", db))
+    assert "objectives" in line
+    res = _tune(space_file, data_dir, db, "--study", "[/bold][red]x", "--out", str(tmp_path / "t"))
+    assert res.exit_code == 0, res.output
+    assert "study [/bold][red]x:" in res.output and "finished trials in [/bold][red]x " in res.output
