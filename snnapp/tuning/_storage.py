@@ -135,7 +135,7 @@ def secrets_of(url: str) -> list[str]:
     if userinfo and ":" in userinfo:
         raw = userinfo.partition(":")[2]
         found.add(raw)
-        pieces.update(raw.split("@"))
+        pieces.update(p for part in raw.split("@") for p in (part, *part.split(":"), *part.split("/")))
         # SQLAlchemy cuts such a password at its first @ and reads the rest as the host's start
         pieces.update(raw[i + 1:] + "@" for i, c in enumerate(raw) if c == "@")
     from urllib.parse import unquote
@@ -456,6 +456,9 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
         shown_url = "***@" + url.rpartition("@")[2] if "@" in url else url  # perhaps a URL without its scheme
         raise ConfigError(f"not a storage URL: {shown_url!r}; use sqlite:///FILE.db, postgresql+psycopg2://..., "
                           "mysql+pymysql://... or journal:FILE.log")
+    if _parsed(url) is None:  # SQLAlchemy's own words would quote the URL, password and all
+        raise ConfigError(f"cannot open storage {redact(url)}: not a URL SQLAlchemy can read (check the port; "
+                          "write an @ in a password as %40)")
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         u = _parsed(url)

@@ -140,6 +140,7 @@ def test_redact_hides_every_way_of_writing_a_password(url, kept):
     "postgresql+psycopg2://:SECRETPW@127.0.0.1:1/db",
     "postgresql+psycopg2://u:SEC@RETPW@127.0.0.1:1/db",
     "mysql+pymysql://u@127.0.0.1:1/db?passwd=SECRETPW",
+    "postgresql+psycopg2://u:SEC@RET:RETPW@127.0.0.1:1/db",  # SQLAlchemy cannot read it: its error quotes the URL
 ])
 def test_a_storage_that_cannot_be_opened_never_prints_its_password(tmp_path, url):
     res = _cli("tune", "--storage", url, "--data-dir", str(tmp_path))
