@@ -18,7 +18,7 @@ import pytest
 from scipy import ndimage
 
 from snnapp.core.data import list_fsdd, load_mnist
-from snnapp.core.errors import ConfigError, InputError, SnnappError
+from snnapp.core.errors import ConfigError, InputError, PathError, SnnappError
 from snnapp.core.modelio import load_model
 from snnapp.core.predict import Predictor, shipped_model
 from snnapp.core.preprocess import audio_features, image_features, load_wav, to_mono
@@ -227,7 +227,7 @@ def test_wrong_model_or_settings_are_refused(tmp_path: Path, data_dir: Path):
         personalise(shipped_model("image"), shipped_model("image"), data_dir, images=imgs)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "letter.txt").write_text("keep me")
-    with pytest.raises(ConfigError, match="not a model folder"):
+    with pytest.raises(PathError, match="not an snnapp model folder"):
         personalise(shipped_model("image"), tmp_path / "docs", data_dir, images=imgs)
     assert (tmp_path / "docs" / "letter.txt").read_text() == "keep me"
     with pytest.raises(SnnappError):

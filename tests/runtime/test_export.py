@@ -38,6 +38,7 @@ def test_step_graph_names_and_dynamic_batch(exported) -> None:
 def test_export_refreshes_manifest_and_card(tmp_path: Path) -> None:
     folder = make_model(tmp_path / "m", "audio")
     (folder / "MODEL_CARD.md").write_text("old card")
+    write_manifest(folder)  # the card is the folder's own, listed like every file in it
     res = export_onnx(folder)
     assert res.path == folder / "model.onnx" and res.kind == "step" and res.nodes > 0 and res.bytes > 0
     model = load_model(folder)  # the manifest covers model.onnx: verification passes
