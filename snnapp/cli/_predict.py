@@ -47,7 +47,8 @@ def predict_command(
                 if as_json:
                     typer.echo(json.dumps(row.to_dict()))
                 elif row.error:  # names on one line: undecodable bytes as \xNN, control characters escaped
-                    typer.echo(f"{shown(row.input)}: error: {shown(row.error)}", err=True)
+                    named = row.error if row.error.startswith(shown(row.input)) else f"{shown(row.input)}: {row.error}"
+                    typer.echo(f"error: {shown(named)}", err=True)
                 else:
                     probs = " ".join(f"{p:.2f}" for p in row.probabilities)
                     typer.echo(f"{shown(row.input)}: {row.digit} (p={row.probabilities[row.digit]:.2f})  [{probs}]")

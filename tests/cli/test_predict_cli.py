@@ -117,7 +117,7 @@ def test_bad_input_gets_its_own_error_line(image_model: Path, tmp_path: Path) ->
     plain = _invoke(["predict", "--model", image_model, "--image", bad, "--image", IMAGES[0]])
     assert plain.exit_code == 2
     assert plain.stdout.strip().startswith(str(IMAGES[0]))
-    assert plain.stderr.strip().startswith(f"{bad}: error: ")
+    assert plain.stderr.strip().startswith(f"error: {bad}: ")
 
 
 def test_predict_image_dir(image_model: Path, tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Every writing command against hostile destinations: nothing of the user's is lost or changed.
 
 Each command that writes (``train --out``, ``export --out``, ``evaluate --record``, ``tune --out``,
-``tune report --csv/--markdown/--plots``, ``reproduce --out``) is pointed at each kind of place a
-user may name by mistake or on purpose: an existing file of theirs, a folder of theirs with files
+``tune report --csv/--plots``) is pointed at each kind of place a user may name by mistake or on
+purpose: an existing file of theirs, a folder of theirs with files
 in it, a link to a model folder and a link to elsewhere, a read-only file system, a full disk, a
 name that is not UTF-8, a name with a newline, a FIFO, ``.`` and ``..``. Whatever happens, the
 command
@@ -11,6 +11,10 @@ command
 - prints no traceback,
 - removes or changes nothing that it did not write (the tree is compared byte for byte),
 - leaves no temporary file or folder behind.
+
+``predict`` and ``listen`` write only to standard output (closed or full: see
+``test_names_and_streams.py``); here the hostile names are their inputs: a name that is not UTF-8
+or holds a newline, a FIFO, a folder, a link to nowhere, an empty file.
 """
 
 from __future__ import annotations
@@ -73,6 +77,10 @@ class Place:
     root: Path
     #: the command may succeed here (a new name, or a link to the project's own folder)
     may_succeed: bool
+
+    @property
+    def text(self) -> str:
+        return os.fsdecode(self.path)
 
 
 def _user_files(root: Path) -> None:
@@ -290,3 +298,130 @@ def test_evaluate_record(kind: str, model: Path, data_dir: Path, cache_dir: Path
         assert res.exit_code == 0, res.output
         assert "val" in load_model(Path(os.fsdecode(folder))).metrics
         assert kind != "link_to_model" or (root / "link").is_symlink()
+
+
+# --- tune and tune report ---------------------------------------------------------------------
+
+TINY_SPACE = """
+[params.lr]
+low = 1e-3
+high = 2e-2
+log = true
+
+[fixed]
+batch_size = 32
+num_steps = 8
+audio_hidden = [16]
+audio_copies = 0
+augment = false
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tune_out(kind: str, model: Path, data_dir: Path, cache_dir: Path, place_factory, tmp_path: Path) -> None:
+    """``tune --out``: the folder of a study's trial models (a model folder is not one)."""
+    place = place_factory(kind, model, file_like=False)
+    place.may_succeed = kind in ("non_utf8", "newline")
+    space = tmp_path / "space.toml"
+    space.write_text(TINY_SPACE)
+    before = snapshot(place.root)
+    res = run(["tune", "--mode", "audio", "--method", "random", "--space", space, "--trials", "1", "--limit", "96",
+               "--epochs-per-trial", "1", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--device", "cpu",
+               "--no-test", "--data-dir", data_dir, "--out", place.path], env={"SNNAPP_CACHE_DIR": str(cache_dir)})
+    check_outcome(res, place, before)
+    if place.may_succeed:
+        assert res.exit_code == 0, res.output
+        assert is_model_folder(Path(place.text) / "best")
+    if kind == "link_to_model":
+        assert res.exit_code == 2 and "not an snnapp" in res.stderr, res.stderr
+
+
+@pytest.fixture
+def report_storage(tmp_path: Path) -> str:
+    """A storage with one finished study, made without training."""
+    import optuna
+
+    from tests.reliability.test_tuning_safety import _hand_study
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _hand_study(optuna.storages.RDBStorage(url), "team/exp1")
+    return url
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("option", ["--csv", "--plots"])
+def test_tune_report_outputs(kind: str, option: str, model: Path, report_storage: str, place_factory) -> None:
+    """``tune report --csv FILE`` replaces only its own CSV; ``--plots FOLDER`` adds PNGs to a
+    folder (a user's folder too) and replaces only its own PNGs."""
+    place = place_factory(kind, model, file_like=option == "--csv")
+    place.may_succeed = kind in ("non_utf8", "newline") or (option == "--plots" and kind in (
+        "foreign_folder", "link_to_model", "link_elsewhere", "dot", "dotdot"))
+    before = snapshot(place.root)
+    res = run(["tune", "report", "--storage", report_storage, option, place.path])
+    check_outcome(res, place, before)
+    if place.may_succeed:
+        assert res.exit_code == 0, res.output
+        again = run(["tune", "report", "--storage", report_storage, option, place.path])  # its own: replaced
+        assert again.exit_code == 0, again.output
+        written = Path(place.text) if option == "--csv" else next(Path(place.text).glob("*.png"))
+        assert written.stat().st_size > 0
+
+
+# --- predict and listen: hostile input names ---------------------------------------------------
+
+INPUT_KINDS = ["non_utf8", "newline", "fifo", "folder", "dangling_link", "empty_file"]
+
+
+def _input(kind: str, root: Path, wav: Path) -> tuple[str, bool]:
+    """An input file of ``kind`` under ``root``, and whether it is a readable recording."""
+    if kind == "non_utf8":
+        path = os.fsencode(root) + b"/seven\xff.wav"
+        with open(path, "wb") as f:
+            f.write(wav.read_bytes())
+        return os.fsdecode(path), True
+    if kind == "newline":
+        (root / "seven\nlines.wav").write_bytes(wav.read_bytes())
+        return str(root / "seven\nlines.wav"), True
+    if kind == "fifo":
+        os.mkfifo(root / "pipe.wav")
+        return str(root / "pipe.wav"), False
+    if kind == "folder":
+        (root / "dir.wav").mkdir()
+        return str(root / "dir.wav"), False
+    if kind == "dangling_link":
+        (root / "gone.wav").symlink_to(root / "nowhere.wav")
+        return str(root / "gone.wav"), False
+    (root / "empty.wav").write_bytes(b"")
+    return str(root / "empty.wav"), False
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", INPUT_KINDS)
+@pytest.mark.parametrize("command", [["predict", "--json", "--audio"], ["predict", "--audio"],
+                                     ["listen", "--fast", "--audio-file"]])
+def test_predict_and_listen_inputs(kind: str, command: list[str], data_dir: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "home"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    name, readable = _input(kind, root, data_dir / "fsdd" / "recordings" / "7_jackson_0.wav")
+    place = Place(kind, name, root, readable)
+    before = snapshot(root)
+    res = run([*command, name])
+    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+    if "--json" in command:  # errors too are rows of the JSON output, one per input
+        import json
+
+        assert res.exit_code in (0, 2) and "Traceback" not in res.output, res.output
+        row = json.loads(lines[0])
+        assert len(lines) == 1 and row["input"] == name  # JSON keeps the name as given
+        assert (res.exit_code == 0 and "digit" in row) if readable else (res.exit_code == 2 and "error" in row), row
+        assert snapshot(root) == before and not temporaries(root)
+        return
+    check_outcome(res, place, before)
+    if readable:
+        assert res.exit_code == 0 and lines, res.output
+        assert command[0] == "listen" or (len(lines) == 1 and lines[0].startswith(shown(name) + ":")), lines
+    else:
+        assert res.exit_code == 2 and shown(name) in res.stderr, res.stderr

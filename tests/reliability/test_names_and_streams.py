@@ -123,7 +123,7 @@ def test_a_newline_in_a_file_name_stays_on_one_line(wav: Path, tmp_path: Path) -
     out, err = res.stdout.decode(), res.stderr.decode()
     assert res.returncode == 2, err
     assert out.count("\n") == 1 and out.startswith(f"{tmp_path}/new\\nline.wav: 0 (p="), out
-    assert err.count("\n") == 1 and err.startswith(f"{tmp_path}/no\\ttext\\n.wav: error: {tmp_path}/no\\ttext\\n.wav: "), err
+    assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path}/no\\ttext\\n.wav: "), err
     res = _snnapp("listen", "--audio-file", str(bad), "--fast")
     _one_error_line(res, shown(bad))
 
