@@ -227,6 +227,17 @@ def destination(path: str | Path) -> Path:
     return target
 
 
+def examine(path: Path, given: str | Path | None = None, follow: bool = False) -> os.stat_result | None:
+    """The status of ``path`` (of a link's target where ``follow``); None where nothing is there.
+    :class:`PathError` naming ``given`` (or ``path``) where it cannot be examined."""
+    try:
+        return path.stat() if follow else path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PathError(f"{shown(path if given is None else given)}: cannot be examined ({exc.strerror or exc})") from None
+
+
 def claim_folder(path: str | Path, ours: Callable[[Path], bool], what: str) -> Path:
     """The folder ``path`` may be replaced: return its :func:`destination`, or raise :class:`PathError`.
 
@@ -235,12 +246,9 @@ def claim_folder(path: str | Path, ours: Callable[[Path], bool], what: str) -> P
     else in it is the user's, and is refused with one line naming it.
     """
     dest = destination(path)
-    try:
-        st = dest.lstat()
-    except FileNotFoundError:
+    st = examine(dest, path)
+    if st is None:
         return dest
-    except OSError as exc:
-        raise PathError(f"{shown(path)}: cannot be examined ({exc.strerror or exc})") from None
     if not stat.S_ISDIR(st.st_mode):
         raise PathError(f"{shown(path)}: exists and is not a folder; refusing to replace it with a {what}")
     try:
@@ -265,12 +273,9 @@ def claim_file(path: str | Path, signature: bytes | None, what: str) -> Path:
     file without the mark is refused with one line naming it.
     """
     dest = destination(path)
-    try:
-        st = dest.stat()
-    except FileNotFoundError:
+    st = examine(dest, path, follow=True)
+    if st is None:
         return dest
-    except OSError as exc:
-        raise PathError(f"{shown(path)}: cannot be examined ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise PathError(f"{shown(path)}: is a folder; name a file to write the {what} to")
     if not stat.S_ISREG(st.st_mode):

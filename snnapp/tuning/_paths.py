@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from snnapp.core._atomic import _stale_entry, claim_folder, destination, disk_error, shown, write_file
+from snnapp.core._atomic import _stale_entry, claim_folder, destination, disk_error, examine, shown, write_file
 from snnapp.core.errors import PathError
 
 #: Characters a study's file name keeps as they are; every other one is replaced.
@@ -72,12 +72,9 @@ def _relative(storage: str, folder: Path) -> str | None:
 
 def _read_marker(path: Path) -> dict[str, Any] | None:
     """The marker at ``path``; None where there is none; :class:`PathError` where it is not one."""
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
+    st = examine(path)
+    if st is None:
         return None
-    except OSError as exc:
-        raise PathError(f"{shown(path)}: cannot be examined ({exc.strerror or exc})") from None
     data: Any = None
     if stat.S_ISREG(st.st_mode) and st.st_size <= _MAX_MARKER_BYTES:
         try:

@@ -260,3 +260,16 @@ def test_metrics_json_is_never_left_half_updated(tmp_path: Path) -> None:
     update_metrics(folder, {"note": "x"}, card=False)
     assert json.loads((folder / "metrics.json").read_text())["note"] == "x"
     load_model(folder)
+
+
+def test_nir_export_out_replaces_its_own_file_only(tmp_path: Path) -> None:
+    pytest.importorskip("nir")
+    from snnapp.core.export_nir import export_nir
+
+    folder = save_model(tmp_path / "m", ModelConfig(NET), _weights(0), {})
+    export_nir(folder, out=tmp_path / "net.nir")
+    export_nir(folder, out=tmp_path / "net.nir")  # the file it wrote carries the mark: replaced
+    (tmp_path / "mine.nir").write_bytes(b"\x89HDF\r\n a file of the user's")
+    with pytest.raises(PathError, match="not written by snnapp as a NIR graph"):
+        export_nir(folder, out=tmp_path / "mine.nir")
+    assert (tmp_path / "mine.nir").read_bytes() == b"\x89HDF\r\n a file of the user's"
