@@ -10,7 +10,7 @@ import pytest
 from snnapp.core.data import FSDD_SPEAKERS
 from snnapp.core.evaluation import evaluate_model
 from snnapp.core.modelio import load_model
-from snnapp.core.predict import Predictor, files_in, shipped_model, AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from snnapp.core.predict import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Predictor, files_in, shipped_model
 
 SAMPLES = Path(__file__).resolve().parents[1] / "snnapp" / "assets" / "samples"
 FLOORS = {"image": 0.992, "audio": 0.985, "multimodal": 0.998}

@@ -11,7 +11,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._settings import BACKEND_CHOICES, open_store, load_settings
+from ._settings import BACKEND_CHOICES, load_settings, open_store
 
 
 @dataclass

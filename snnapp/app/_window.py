@@ -8,11 +8,24 @@ as the second modality arrives.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QCloseEvent
-from PyQt6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter,
-                             QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ._bars import ProbabilityBars
 from ._camera_panel import CameraPanel, array_to_pixmap
@@ -22,6 +35,9 @@ from ._pad import DrawingPad
 from ._raster import RasterView
 from ._settings import BACKEND_CHOICES, AppSettings, save_settings
 from ._worker import InferenceThread
+
+if TYPE_CHECKING:
+    from ._teach_dialog import TeachDialog
 
 
 class MainWindow(QMainWindow):
@@ -133,7 +149,7 @@ class MainWindow(QMainWindow):
         if dlg.exec() == SettingsDialog.DialogCode.Accepted:
             self.change_settings(dlg.result_settings())
 
-    def open_teach(self, modality: str, **options) -> "TeachDialog":
+    def open_teach(self, modality: str, **options) -> TeachDialog:
         """The guided session for ``modality``; utterances go to it while it is open."""
         from ._teach_dialog import TeachDialog
 

@@ -102,15 +102,16 @@ def train_command(
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better validation accuracy.")] = 4,
     seed: Annotated[int, typer.Option()] = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Train and validate on the first N examples only.")] = None,
-    init_from: Annotated[Optional[list[Path]], typer.Option(help="Start from the fitting weights of this model folder; repeatable.")] = None,
+    init_from: Annotated[Optional[list[Path]], typer.Option(
+        help="Start from the fitting weights of this model folder; repeatable.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint of --out.")] = False,
     device: DeviceOption = "auto",
     data_dir: DataDirOption = None,
 ) -> None:
     """Train a network on MNIST, FSDD or both, and save it as a model folder."""
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
-    from snnapp.core.modelio import claim_model_folder, shown
     from snnapp.core.encoders import EncoderConfig
+    from snnapp.core.modelio import claim_model_folder, shown
     from snnapp.core.network import NetworkConfig
     from snnapp.core.preprocess import AudioConfig
     from snnapp.core.training import TrainConfig, train

@@ -95,13 +95,12 @@ def tune_command(
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
+    from rich.markup import escape
 
     from snnapp.core.data import resolve_cache_dir, resolve_data_dir
     from snnapp.core.errors import ConfigError
-    from snnapp.core.network import MODES
-    from rich.markup import escape
-
     from snnapp.core.modelio import shown
+    from snnapp.core.network import MODES
     from snnapp.tuning import (
         StudyInterrupted,
         TuneSettings,

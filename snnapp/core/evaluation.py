@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from snnapp.core.encoders import EncoderConfig
+from snnapp.core.examples import Examples, load_examples, make_batch
 from snnapp.core.modelio import ModelFolder, load_model
 from snnapp.core.network import decide, probabilities
-from snnapp.core.examples import Examples, load_examples, make_batch
 
 PJ_PER_AC = 0.9
 PJ_PER_MAC = 4.6

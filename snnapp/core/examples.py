@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from snnapp.core.data import fixed_test_pairs, list_fsdd, load_mnist, stratified_split
-from snnapp.core.errors import DataError
 from snnapp.core.encoders import EncoderConfig, encode_audio, encode_image
+from snnapp.core.errors import DataError
 from snnapp.core.features import compute_features
 from snnapp.core.preprocess import AudioConfig
 

@@ -25,7 +25,17 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from snnapp.core.modelio import CONFIG, EXPORT_SIGNATURE, ONNX, WEIGHTS, ModelFolder, load_model, sha256_file, write_into, write_out
+from snnapp.core.modelio import (
+    CONFIG,
+    EXPORT_SIGNATURE,
+    ONNX,
+    WEIGHTS,
+    ModelFolder,
+    load_model,
+    sha256_file,
+    write_into,
+    write_out,
+)
 from snnapp.core.network import SpikingDigitNet
 from snnapp.core.neurons import no_surrogate
 from snnapp.core.torch_model import build_net

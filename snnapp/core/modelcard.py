@@ -32,9 +32,10 @@ def _pct(x: float | None) -> str:
 
 def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> str:
     net, tr = config.network, config.training
+    what = {"image": "handwritten", "audio": "spoken"}.get(config.mode, "handwritten and spoken")
     lines = [f"# snnapp {config.mode} model", "",
              "A spiking neural network (leaky integrate-and-fire neurons, surrogate-gradient training) "
-             f"that recognises {'handwritten' if config.mode == 'image' else 'spoken' if config.mode == 'audio' else 'handwritten and spoken'} digits.",
+             f"that recognises {what} digits.",
              "", "## Data", "", _DATA[config.mode], "", "## How it was made", ""]
     if metrics.get("command"):
         lines += ["```sh", metrics["command"], "```", ""]

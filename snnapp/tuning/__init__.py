@@ -40,9 +40,9 @@ from ._report import (
 from ._reproduce import (
     BUDGETS,
     PAPER_ACCURACY,
+    TABLES_MARK,
     Budget,
     budget_space,
-    TABLES_MARK,
     run_reproduce,
     tables,
     write_tables,

@@ -128,7 +128,7 @@ def test_update_metrics_on_a_full_disk(disk: Path, pages: int) -> None:
     folder = _save(disk / "model", seed=1)
     before = _snapshot(folder)
     fill(disk, leave=pages * PAGE)
-    with pytest.raises(DiskError, match=f"cannot write .*: no space left on "):
+    with pytest.raises(DiskError, match="cannot write .*: no space left on "):
         update_metrics(folder, {"test": {"accuracy": 0.5, "notes": "x" * 3 * PAGE}})
     assert _snapshot(folder) == before and load_model(folder).metrics == {"seed": 1}
     assert _names(disk) == ["filler", "model"]

@@ -37,7 +37,6 @@ from .model_folder_kit import (  # noqa: E402
     run_or_error,
 )
 
-
 # ----------------------------------------------------------------------------------- weights
 
 _dtypes = st.sampled_from([np.float32, np.float16, np.float64, np.int64, np.int8, np.uint8, bool])

@@ -27,6 +27,7 @@ from snnapp.core.data import draw_pairs
 from snnapp.core.encoders import audio_features_per_step, image_channels
 from snnapp.core.errors import ConfigError, ModelError, PathError
 from snnapp.core.evaluation import evaluate_examples, run_examples
+from snnapp.core.examples import Examples, load_examples, make_batch
 from snnapp.core.modelio import (
     ModelConfig,
     claim_folder,
@@ -43,7 +44,6 @@ from snnapp.core.torch_model import resolve_device, weights_of
 
 from ._augment import augment_images, mask_features
 from ._config import Progress, SilentProgress, TrainConfig, TrainResult
-from snnapp.core.examples import Examples, load_examples, make_batch
 from ._loss import make_loss
 
 
