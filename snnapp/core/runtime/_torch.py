@@ -21,7 +21,7 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, folder: ModelFolder, device: str = "cpu") -> None:
-        import torch
+        import torch  # noqa: TID251 (the torch backend is torch's one place in the runtime)
 
         from snnapp.core.torch_model import build_net, resolve_device
 
