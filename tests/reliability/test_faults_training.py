@@ -255,10 +255,11 @@ def test_sigkill_at_every_write_step_then_resume(tmp_path: Path, data_dir: Path,
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     steps, kills = rows[0]["steps"], rows[1:]
     print(f"{len(steps)} steps: {steps}")
-    # per epoch the checkpoint is written and renamed; the model folder is written and renamed into
-    # place; then the command and the model card are added to it, swapped in as one step
+    # per epoch the checkpoint is written and renamed; the model folder, with the command in its
+    # metrics and its card, is written beside the destination and renamed into place in one step
     assert steps.count("write .checkpoint.pt.tmp-") == 2
-    assert "write weights.safetensors" in steps and "exchange .model.tmp-" in steps
+    assert "write weights.safetensors" in steps and "replace MODEL_CARD.md.part" in steps
+    assert steps[-1] == "replace .model.tmp-" and "exchange .model.tmp-" not in steps
     assert len(kills) == len(steps), kills
     assert [k for k in kills if not (k["killed"] and k["resumed"])] == []
 
