@@ -49,7 +49,7 @@ class ProbabilityBars(QWidget):
         else:
             self.headline.setText(f"{d.digit}  ({100 * d.confidence:.0f} %)")
         parts = [f"from {d.source}" if d.source else "", f"{d.latency_ms:.1f} ms"]
-        if d.disagree:
+        if d.disagree and d.image is not None and d.audio is not None:  # (disagree implies both)
             parts.append(f"image says {int(np.argmax(d.image))}, audio says {int(np.argmax(d.audio))}")
         parts += [f"{k}: {v}" for k, v in d.errors.items()]
         self.detail.setText(" · ".join(p for p in parts if p))

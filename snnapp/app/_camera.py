@@ -241,7 +241,7 @@ class CameraSource:
         text = str(source)
         self._live = isinstance(source, int) or "://" in text or text.startswith("/dev/")
         self._target: int | str = source if isinstance(source, int) else text
-        self._path = None if self._live else Path(source)
+        self._path = None if self._live else Path(text)
         #: Human-readable name of the source, for menus and messages.
         self.name = f"camera {source}" if isinstance(source, int) else text if self._live else Path(source).name
         self._on_frame, self._on_error, self._on_end = on_frame, on_error, on_end
@@ -359,7 +359,9 @@ class CameraSource:
         if not self._open():
             self._report(f"{path}: cannot be opened as a video (unknown format or damaged)")
             return
-        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        cap = self._cap
+        assert cap is not None  # just opened
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if not (math.isfinite(fps) and 0.5 <= fps <= 1000.0):
             fps = min(25.0, self.max_fps)  # the file does not say: a usual camera rate
         period, min_gap = 1.0 / fps, 1.0 / self.max_fps
@@ -370,7 +372,7 @@ class CameraSource:
             skip = due - last_due < min_gap - 0.25 * period or time.monotonic() > due + period
             if not skip and self._stop.wait(max(0.0, due - time.monotonic())):
                 break
-            if not self._cap.grab():
+            if not cap.grab():
                 if index == 0:
                     self._report(f"{path}: no frame of the video can be decoded")
                     return
@@ -384,12 +386,14 @@ class CameraSource:
                 if not self._open():  # reopening is more reliable than seeking, whatever the codec
                     self._report(f"{path}: cannot be reopened to loop")
                     return
+                cap = self._cap
+                assert cap is not None
                 start, index = due, 0
                 continue
             index += 1
             if skip:
                 continue
-            ok, frame = self._cap.retrieve()
+            ok, frame = cap.retrieve()
             if not ok or frame is None or frame.size == 0:
                 continue
             last_due = due

@@ -8,11 +8,15 @@ The panel asks for an inference at most ``SUBMIT_HZ`` times a second.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QObject, Qt, pyqtSignal
 from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from ._camera import CameraSource
 
 SUBMIT_HZ = 5.0
 VIEW_W, VIEW_H = 320, 240
@@ -23,10 +27,9 @@ def array_to_pixmap(a: np.ndarray, w: int, h: int) -> QPixmap:
     if a.dtype != np.uint8:
         a = (np.clip(a, 0, 1) * 255).astype(np.uint8)
     a = np.ascontiguousarray(a)
-    if a.ndim == 2:
-        img = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8)
-    else:
-        img = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_BGR888)
+    fmt = QImage.Format.Format_Grayscale8 if a.ndim == 2 else QImage.Format.Format_BGR888
+    # PyQt6 takes any buffer here; its stubs name bytes only
+    img = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], fmt)  # type: ignore[call-overload]
     return QPixmap.fromImage(img.copy()).scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio,
                                                 Qt.TransformationMode.FastTransformation)
 
@@ -48,7 +51,7 @@ class CameraPanel(QWidget):
         self.loop = False
         self.frames_seen = 0
         self.last_detection = None
-        self._source = None
+        self._source: CameraSource | None = None
         self._last_submit = 0.0
         self._bridge = _Bridge()
         self._bridge.frame.connect(self._on_frame)

@@ -8,10 +8,15 @@ here in words; the rest of the window carries on.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from ._microphone import MicSource
 
 FLOOR_DB = -60.0
 
@@ -41,7 +46,7 @@ class MicPanel(QWidget):
         self.loop = False
         self.utterances = 0
         self.levels = 0  # chunks measured: the capture is live once this moves
-        self._source = None
+        self._source: MicSource | None = None
         self._bridge = _Bridge()
         self._bridge.utterance.connect(self._on_utterance)
         self._bridge.level.connect(self._on_level)
@@ -56,8 +61,8 @@ class MicPanel(QWidget):
         self.ptt.toggled.connect(self._ptt_mode)
         self.talk = QPushButton("Hold to talk")
         self.talk.setEnabled(False)
-        self.talk.pressed.connect(lambda: self._source is not None and self._source.press())
-        self.talk.released.connect(lambda: self._source is not None and self._source.release())
+        self.talk.pressed.connect(self._talk_pressed)
+        self.talk.released.connect(self._talk_released)
         self.mfcc = pg.PlotWidget(background="w", title="MFCC of the last utterance")
         self.mfcc.setMouseEnabled(False, False)
         self.mfcc.hideButtons()
@@ -124,6 +129,14 @@ class MicPanel(QWidget):
         self.talk.setEnabled(on)
         if self._source is not None:
             self._source.set_push_to_talk(on)
+
+    def _talk_pressed(self) -> None:
+        if self._source is not None:
+            self._source.press()
+
+    def _talk_released(self) -> None:
+        if self._source is not None:
+            self._source.release()
 
     # ------------------------------------------------------------------ from the capture thread
     def show_mfcc(self, frames: np.ndarray | None) -> None:

@@ -42,7 +42,9 @@ class DrawingPad(QWidget):
         self._image = QImage(CANVAS, CANVAS, QImage.Format.Format_RGB32)
         self._pen = QPen(QColor(0, 0, 0), CANVAS * PEN_FRACTION, Qt.PenStyle.SolidLine,
                          Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
-        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self._emit)
         self._render()
 
@@ -115,24 +117,25 @@ class DrawingPad(QWidget):
             self.cleared.emit()
 
     # ------------------------------------------------------------------ events
-    def mousePressEvent(self, e: QMouseEvent) -> None:
+    # (PyQt6's stubs allow None for every event; Qt passes one: the overrides take the event as it comes)
+    def mousePressEvent(self, e: QMouseEvent) -> None:  # type: ignore[override]
         if e.button() == Qt.MouseButton.LeftButton:
             self._strokes.append([self._to_canvas(e.position())])
             self._render()
         elif e.button() == Qt.MouseButton.RightButton:
             self.undo()
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # type: ignore[override]
         if e.buttons() & Qt.MouseButton.LeftButton and self._strokes:
             self._extend(self._to_canvas(e.position()))
             self._debounce.start()  # restart: the prediction follows the hand, not every event
 
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # type: ignore[override]
         if e.button() == Qt.MouseButton.LeftButton and self._strokes:
             self._debounce.stop()
             self._emit()
 
-    def paintEvent(self, e: QPaintEvent) -> None:
+    def paintEvent(self, e: QPaintEvent) -> None:  # type: ignore[override]
         painter = QPainter(self)
         painter.drawImage(self.rect(), self._image)
         painter.setPen(QColor(150, 150, 150))

@@ -49,14 +49,15 @@ class RasterView(pg.GraphicsLayoutWidget):
         self.mem_curves = [pg.PlotCurveItem(pen=pg.mkPen(_COLORS[d], width=2), skipFiniteCheck=True) for d in range(10)]
         for curve in self.mem_curves:
             self.mem_plot.addItem(curve)
-        self.shown: dict[str, np.ndarray] = {}
+        self.shown: dict[str, np.ndarray | None] = {}  # None: a modality the trace lacks
         self.revealed = 0
         self.frames_drawn = 0
         self.intervals: list[float] = []  # seconds between ticks of the same replay
         self._last_tick: float | None = None
         self._trace: Trace | None = None
         self._per_tick = 1
-        self._timer = QTimer(self, interval=int(1000 / FPS))
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / FPS))
         self._timer.timeout.connect(self._tick)
 
     # ------------------------------------------------------------------ public
@@ -120,6 +121,7 @@ class RasterView(pg.GraphicsLayoutWidget):
             lo, hi = float(min(0.0, data.min())), float(max(1.0, data.max()))
             img.setImage(canvas, levels=(lo, hi), autoLevels=False)
         mem = self.shown["output membrane"]
+        assert mem is not None  # every trace has its output
         x = np.arange(1, upto + 1)
         for d, curve in enumerate(self.mem_curves):
             curve.setData(x, mem[:upto, d])

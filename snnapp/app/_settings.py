@@ -62,6 +62,7 @@ def load_settings(store: QSettings) -> AppSettings:
         if raw is None:
             continue
         try:
+            value: bool | int | str
             if f.type in ("bool", bool):
                 value = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
             elif f.type in ("int", int):

@@ -70,9 +70,9 @@ class _TuneJob(QObject):
             self.failed.emit(f"fine-tuning needs torch (install snnapp[train]): {exc}")
             return
         try:
-            kind = {"audio": self.examples} if self.modality == "audio" else {"images": self.examples}
+            audio, images = (self.examples, None) if self.modality == "audio" else (None, self.examples)
             result = personalise(self.base, self.out, resolve_data_dir(self.data_dir), epochs=self.epochs,
-                                 progress=_Progress(self), **kind)
+                                 progress=_Progress(self), audio=audio, images=images)
         except Cancelled:
             self.failed.emit("cancelled; the model in use is unchanged")
             return
@@ -103,7 +103,7 @@ class TeachDialog(QDialog):
         self.modality, self.base, self.data_dir, self.epochs = modality, Path(base_model), data_dir, epochs
         self.session = TeachSession.open(modality, per_digit, folder)
         self.models_dir = models_dir or self.session.folder.parent.parent / "models"
-        self.result = None
+        self.result = None  # type: ignore[method-assign, assignment]  # the last result; hides QDialog.result()
         self._thread: QThread | None = None
         self._job: _TuneJob | None = None
         self.setWindowTitle("Teach it your voice" if modality == "audio" else "Teach it your handwriting")
@@ -222,7 +222,7 @@ class TeachDialog(QDialog):
         self._refresh()
 
     def _on_finished(self, result) -> None:
-        self.result = result
+        self.result = result  # type: ignore[method-assign]
         self._end_thread()
         self.bar.setValue(100)
         self.info.setText(f"on your held-back examples: {100 * result.before:.0f} % before, "

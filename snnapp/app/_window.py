@@ -48,7 +48,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("snnapp: spiking digit recogniser")
         self.settings, self.store = settings, store
         self.data_dir = data_dir  # public data sets, for fine-tuning (None: SNNAPP_DATA_DIR or the user's)
-        self.teach = None
+        self.teach: TeachDialog | None = None
         self.image: np.ndarray | None = None
         self.audio: tuple[np.ndarray, int] | None = None
         self.decision: Decision | None = None
@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
         self.inference = InferenceThread(self)
         self.inference.decided.connect(self._on_decision)
         self.inference.loaded.connect(self._on_loaded)
-        self.inference.failed.connect(lambda m: self.statusBar().showMessage(m))
+        self.inference.failed.connect(self.say)
         self._build()
         self.apply_settings()
 
@@ -149,11 +149,21 @@ class MainWindow(QMainWindow):
         if dlg.exec() == SettingsDialog.DialogCode.Accepted:
             self.change_settings(dlg.result_settings())
 
-    def open_teach(self, modality: str, **options) -> TeachDialog:
-        """The guided session for ``modality``; utterances go to it while it is open."""
+    def say(self, message: str) -> None:
+        """Show ``message`` in the status bar."""
+        bar = self.statusBar()
+        if bar is not None:  # Qt makes the bar when first asked for it; the stubs allow None
+            bar.showMessage(message)
+
+    def open_teach(self, modality: str, **options) -> TeachDialog | None:
+        """The guided session for ``modality``; utterances go to it while it is open. None, with a
+        message, where there is no model of that modality to start from."""
         from ._teach_dialog import TeachDialog
 
         base = self.settings.models().get(modality)
+        if base is None:
+            self.say(f"no {modality} model to personalise: choose one in the settings")
+            return None
         dlg = TeachDialog(modality, base, data_dir=self.data_dir, parent=self, **options)
         if modality == "audio":
             self.mic.utterance.connect(dlg.add_audio)
@@ -166,7 +176,7 @@ class MainWindow(QMainWindow):
     def _use_model(self, modality: str, folder: str) -> None:
         setattr(self.settings, f"model_{modality}", folder)
         self.change_settings(self.settings)
-        self.statusBar().showMessage(f"now using your {modality} model {folder}")
+        self.say(f"now using your {modality} model {folder}")
 
     def change_settings(self, settings: AppSettings) -> None:
         """Adopt new settings: reload models and sources, and keep them for the next run."""
@@ -192,7 +202,7 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, description: str, errors: dict) -> None:
         self.engine_label.setText(f" {description}")
         if errors:
-            self.statusBar().showMessage(" · ".join(f"{k} model: {v}" for k, v in errors.items()))
+            self.say(" · ".join(f"{k} model: {v}" for k, v in errors.items()))
 
     # ------------------------------------------------------------------ inputs
     def _submit(self) -> None:
@@ -240,7 +250,7 @@ class MainWindow(QMainWindow):
         if d.seen_audio is not None:
             self.mic.show_mfcc(d.seen_audio)
         if d.errors:
-            self.statusBar().showMessage(" · ".join(f"{k}: {v}" for k, v in d.errors.items()))
+            self.say(" · ".join(f"{k}: {v}" for k, v in d.errors.items()))
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
@@ -253,6 +263,6 @@ class MainWindow(QMainWindow):
         if self.store is not None:
             save_settings(self.store, self.settings)
 
-    def closeEvent(self, e: QCloseEvent) -> None:
+    def closeEvent(self, e: QCloseEvent) -> None:  # type: ignore[override]  # Qt passes an event; the stubs allow None
         self.shutdown()
         super().closeEvent(e)

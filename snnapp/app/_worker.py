@@ -8,6 +8,7 @@ loading (backend switch, new model folder) runs on the same thread, between infe
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,12 @@ class _Worker(QObject):
         self.engine: Engine | None = None
         self.wake.connect(self._drain)
 
-    def submit(self, image: np.ndarray | None, audio: np.ndarray | None, tag: object) -> None:
+    def submit(self, image: np.ndarray | None, audio: tuple[np.ndarray, int] | None, tag: object) -> None:
         with self._lock:
             self._pending = (image, audio, tag)
         self.wake.emit()
 
-    def configure(self, models: dict[str, str | Path | None], backend: str, device: str, steps: int | None) -> None:
+    def configure(self, models: Mapping[str, str | Path | None], backend: str, device: str, steps: int | None) -> None:
         with self._lock:
             self._config = (models, backend, device, steps)
         self.wake.emit()
@@ -92,11 +93,11 @@ class InferenceThread(QObject):
         self._worker.failed.connect(self.failed)
         self._thread.start()
 
-    def configure(self, models: dict[str, str | Path | None], backend: str = "auto", device: str = "cpu",
+    def configure(self, models: Mapping[str, str | Path | None], backend: str = "auto", device: str = "cpu",
                   steps: int | None = None) -> None:
         self._worker.configure(models, backend, device, steps)
 
-    def submit(self, image: np.ndarray | None, audio: np.ndarray | None, tag: object = None) -> None:
+    def submit(self, image: np.ndarray | None, audio: tuple[np.ndarray, int] | None, tag: object = None) -> None:
         self._worker.submit(image, audio, tag)
 
     @property

@@ -143,7 +143,7 @@ def main() -> None:
     like any other error the user can act on. A pipe whose reader went away (``| head``) ends it
     quietly with the status a shell gives a process killed by SIGPIPE."""
     if sys.stdout is not None and not isinstance(sys.stdout, _CheckedStdout):
-        sys.stdout = _CheckedStdout(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _CheckedStdout(sys.stdout)
     try:
         try:
             app()  # standalone: always ends in SystemExit

@@ -55,7 +55,7 @@ def download_command(
 ) -> None:
     """Download a data set and verify it; data already present and verified is kept."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
     from snnapp.core.data import download, resolve_data_dir
     from snnapp.core.errors import SnnappError
@@ -64,7 +64,7 @@ def download_command(
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     bar = Progress(*columns, console=console)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def progress(label: str, done: int, total: int | None) -> None:
         if not tasks:

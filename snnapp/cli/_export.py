@@ -38,9 +38,9 @@ def export_command(
         elif format == "nir":
             from snnapp.core.export_nir import export_nir
 
-            r = export_nir(model_dir, out=out)
-            typer.echo(f"{shown(r.path)}: NIR graph, {r.nodes} nodes, {r.edges} edges (read back and checked)")
-            for note in r.notes:
+            res = export_nir(model_dir, out=out)
+            typer.echo(f"{shown(res.path)}: NIR graph, {res.nodes} nodes, {res.edges} edges (read back and checked)")
+            for note in res.notes:
                 typer.echo(f"  note: {note}")
         else:
             fail(f"unknown format {format!r}; choose onnx or nir")

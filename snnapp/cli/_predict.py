@@ -50,6 +50,7 @@ def predict_command(
                     named = row.error if row.error.startswith(shown(row.input)) else f"{shown(row.input)}: {row.error}"
                     typer.echo(f"error: {shown(named)}", err=True)
                 else:
+                    assert row.digit is not None  # a row without an error has its digit
                     probs = " ".join(f"{p:.2f}" for p in row.probabilities)
                     typer.echo(f"{shown(row.input)}: {row.digit} (p={row.probabilities[row.digit]:.2f})  [{probs}]")
     if failed:

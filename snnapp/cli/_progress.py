@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 class RichTrainingProgress:
@@ -16,7 +24,7 @@ class RichTrainingProgress:
             TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}  {task.fields[sps]:.0f} samples/s"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
         )
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> "RichTrainingProgress":
         self._bar.start()
@@ -29,6 +37,7 @@ class RichTrainingProgress:
         self._task = self._bar.add_task("train", total=batches, epoch=f"{epoch + 1}/{epochs}", loss=0.0, acc=0.0, sps=0.0)
 
     def batch_end(self, loss: float, accuracy: float, samples_per_s: float) -> None:
+        assert self._task is not None, "batch_end before epoch_start"
         self._bar.update(self._task, advance=1, loss=loss, acc=accuracy, sps=samples_per_s)
 
     def epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:

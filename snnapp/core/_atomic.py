@@ -34,6 +34,8 @@ class DiskError(ModelError, OSError):
     Also an ``OSError`` (with its ``errno``), so callers that handle file-system errors still do.
     """
 
+    reason: str = ""  # the plain words of the message: "no space left on ..."
+
 
 _REASONS = {errno.ENOSPC: "no space left on {}", errno.EDQUOT: "disk quota exceeded on {}",
             errno.EACCES: "permission denied in {}", errno.EPERM: "permission denied in {}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from snnapp.core.encoders import EncoderConfig
 from snnapp.core.examples import Examples, load_examples, make_batch
 from snnapp.core.modelio import ModelFolder, load_model
 from snnapp.core.network import decide, probabilities
+
+if TYPE_CHECKING:
+    from snnapp.core.network._model import SpikingDigitNet
 
 PJ_PER_AC = 0.9
 PJ_PER_MAC = 4.6
@@ -34,7 +37,7 @@ class Outputs:
 
 @torch.no_grad()
 def run_examples(
-    net: torch.nn.Module, ex: Examples, enc: EncoderConfig, device: torch.device, *,
+    net: SpikingDigitNet, ex: Examples, enc: EncoderConfig, device: torch.device, *,
     batch_size: int = 500, use_image: bool = True, use_audio: bool = True, seed: int = 0,
 ) -> Outputs:
     """Run the network over all examples (no augmentation); one modality may be left out."""
@@ -51,8 +54,8 @@ def run_examples(
         parts.append((out.counts.cpu().numpy(), out.out_mem[-1].cpu().numpy(), out.synops.cpu().numpy(),
                       spikes.cpu().numpy()))
         macs = out.macs
-    cat = [np.concatenate(p) for p in zip(*parts)]
-    return Outputs(*cat, macs=macs)
+    counts, final_mem, synops, spikes_ = (np.concatenate(p) for p in zip(*parts))
+    return Outputs(counts, final_mem, synops, spikes_, macs=macs)
 
 
 def summarize(out: Outputs, labels: np.ndarray, temperature: float = 1.0,
@@ -88,7 +91,7 @@ def _speakers(ex: Examples) -> np.ndarray | None:
     return ex.speakers if ex.mode == "audio" else ex.speakers[ex.pairs]
 
 
-def evaluate_examples(net: torch.nn.Module, ex: Examples, enc: EncoderConfig, device: torch.device,
+def evaluate_examples(net: SpikingDigitNet, ex: Examples, enc: EncoderConfig, device: torch.device,
                       temperature: float = 1.0, outputs: Outputs | None = None) -> dict[str, Any]:
     """Metrics of one split; for multimodal models also each modality alone through the same model.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ def load_examples(
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")
-    official = "test" if split == "test" else "train"
+    official: Literal["train", "test"] = "test" if split == "test" else "train"
     images = img_labels = audio = aud_labels = speakers = None
     if mode in ("image", "multimodal"):
         images, img_labels = load_mnist(data_dir, official)
@@ -80,25 +81,31 @@ def load_examples(
         audio = compute_features([c.path for c in clips], audio_cfg, copies=copies, seed=seed, cache_dir=cache_dir)
         speakers = np.array([c.speaker for c in clips])
     if mode == "image":
+        assert img_labels is not None
         ex = Examples(mode, img_labels.astype(np.int64), images=images)
     elif mode == "audio":
+        assert aud_labels is not None
         ex = Examples(mode, aud_labels, audio=audio, audio_labels=aud_labels, speakers=speakers)
     else:
+        assert img_labels is not None and aud_labels is not None
         pairs = None if split == "train" else fixed_test_pairs(img_labels, aud_labels, seed)
         ex = Examples(mode, img_labels.astype(np.int64), images=images, audio=audio,
                       audio_labels=aud_labels, speakers=speakers, pairs=pairs)
     return limit_examples(ex, limit)
 
 
+def _head(a: np.ndarray | None, n: int) -> np.ndarray | None:
+    return None if a is None else a[:n]
+
+
 def limit_examples(ex: Examples, limit: int | None) -> Examples:
     if limit is None or limit >= len(ex):
         return ex
     if ex.mode == "audio":
-        return Examples(ex.mode, ex.labels[:limit], audio=ex.audio[:limit], audio_labels=ex.audio_labels[:limit],
-                        speakers=ex.speakers[:limit])
-    return Examples(ex.mode, ex.labels[:limit], images=ex.images[:limit], audio=ex.audio,
-                    audio_labels=ex.audio_labels, speakers=ex.speakers,
-                    pairs=None if ex.pairs is None else ex.pairs[:limit])
+        return Examples(ex.mode, ex.labels[:limit], audio=_head(ex.audio, limit),
+                        audio_labels=_head(ex.audio_labels, limit), speakers=_head(ex.speakers, limit))
+    return Examples(ex.mode, ex.labels[:limit], images=_head(ex.images, limit), audio=ex.audio,
+                    audio_labels=ex.audio_labels, speakers=ex.speakers, pairs=_head(ex.pairs, limit))
 
 
 @dataclass
@@ -130,7 +137,9 @@ def make_batch(
         if ex.mode == "audio":
             rows = idx
         else:
-            rows = (pairs if pairs is not None else ex.pairs)[idx]
+            given = pairs if pairs is not None else ex.pairs
+            assert given is not None, "multimodal examples are paired"
+            rows = given[idx]
         copies = ex.audio.shape[1]
         which = rng.integers(0, copies, size=len(rows)) if copies > 1 else np.zeros(len(rows), dtype=np.int64)
         frames = ex.audio[rows, which]

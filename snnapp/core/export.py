@@ -166,7 +166,7 @@ def export_onnx(folder: str | Path | ModelFolder, out: str | Path | None = None,
     net = build_net(model, "cpu")
     static_image = model.config.encoder.image == "direct"
     if kind == "step":
-        graph: nn.Module = StepGraph(net)
+        graph: StepGraph | WindowGraph = StepGraph(net)
     elif kind == "window":
         graph = WindowGraph(net, static_image)
     else:
@@ -177,7 +177,8 @@ def export_onnx(folder: str | Path | ModelFolder, out: str | Path | None = None,
     buffer = io.BytesIO()  # built and checked in memory; written to disk in one step
     with no_surrogate(), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings of the legacy exporter
-        torch.onnx.export(graph, _dummy(net, inputs, 2, window, static_image), buffer, dynamo=False,
+        # The legacy exporter writes to a file object too; torch's annotation names paths only.
+        torch.onnx.export(graph, _dummy(net, inputs, 2, window, static_image), buffer, dynamo=False,  # type: ignore[arg-type]
                           opset_version=OPSET, input_names=inputs, output_names=outputs,
                           dynamic_axes=_batch_axes(inputs + outputs, window, static_image),
                           do_constant_folding=True)

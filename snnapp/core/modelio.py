@@ -83,8 +83,8 @@ class ModelConfig:
             if "network" not in d:
                 raise ConfigError("no network section")
             net = d["network"]
-            network = NetworkConfig.from_dict({**net, **checked_fields(NetworkConfig, net, "network")}) \
-                if isinstance(net, dict) else checked_fields(NetworkConfig, net, "network")
+            checked = checked_fields(NetworkConfig, net, "network")  # a table of settings, or ConfigError
+            network = NetworkConfig.from_dict({**net, **checked})
             _check_network(network)
             temperature = check_value(float, d.get("temperature", 1.0), "temperature")
             if not temperature > 0.0:

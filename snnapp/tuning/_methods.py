@@ -27,7 +27,7 @@ class SearchMethod:
     def __init__(self, sampler: str | None = None) -> None:
         if sampler is not None:
             raise ConfigError(f"--sampler applies to bayes only, not to {self.name}")
-        self.sampler_name = sampler
+        self.sampler_name: str | None = sampler
 
     @property
     def label(self) -> str:

@@ -45,7 +45,7 @@ def write_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], list[str
     target = {"target": _accuracy, "target_name": "validation accuracy"} if multi else \
         {"target_name": "validation accuracy"}
     searched = {k for t in study.trials for k in t.params}
-    slice_params = [p for p in ("lr", "correct_rate") if p in searched]
+    slice_params: list[str] = [p for p in ("lr", "correct_rate") if p in searched]
     plots: dict[str, Callable[[], object]] = {
         "history": lambda: vis.plot_optimization_history(study, **target),
         "importances": lambda: vis.plot_param_importances(study, **target),
@@ -62,7 +62,7 @@ def write_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], list[str
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ax = draw()
-            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure  # type: ignore[union-attr]
+            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure  # type: ignore[attr-defined]
             png = io.BytesIO()
             fig.savefig(png, format="png", dpi=110, bbox_inches="tight", metadata={"Software": PNG_SOFTWARE})
             plt.close(fig)

@@ -117,7 +117,7 @@ class Param:
                        for c in self.choices)
         if self.kind == "int" and not (_number(value) and float(value).is_integer()):
             return False
-        return _number(value) and self.low <= value <= self.high  # type: ignore[operator]
+        return _number(value) and self.low <= value <= self.high
 
     def distribution(self) -> optuna.distributions.BaseDistribution:
         if self.kind == "categorical":
@@ -209,7 +209,7 @@ class SearchSpace:
             raise ConfigError("contradictory grid: no point has an incorrect rate below its correct rate")
         return grid
 
-    def with_grid(self, values: dict[str, Sequence[Any]]) -> SearchSpace:
+    def with_grid(self, values: Mapping[str, Sequence[Any]]) -> SearchSpace:
         """This space with the grid values of some parameters replaced (``--grid NAME=...``)."""
         unknown = set(values) - set(self.names)
         if unknown:

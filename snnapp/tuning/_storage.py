@@ -33,6 +33,7 @@ import optuna
 import platformdirs
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
@@ -448,7 +449,7 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
         _check_file(journal, "journal file", create)
         try:
             journal.parent.mkdir(parents=True, exist_ok=True)
-            backend = optuna.storages.journal.JournalFileBackend(str(journal))
+            backend = JournalFileBackend(str(journal))
         except OSError as exc:
             raise ConfigError(f"cannot open journal file {journal}: {exc.strerror}") from None
         return _JournalStorage(backend, heartbeat_s, grace_s, _retry_callback())

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -151,7 +151,9 @@ def open_study(settings: TuneSettings, space: SearchSpace,
               "limit": settings.limit, "seed": settings.seed, "space": space.to_json()}
     name = settings.study_name
     stored = study_attrs(storage, name)
-    directions = ["maximize"] + ["minimize"] * (len(settings.objectives) - 1)
+    # maximise accuracy (always the first objective), minimise the activity that may follow it
+    directions: list[Literal["maximize", "minimize"]] = ["maximize" if i == 0 else "minimize"
+                                                         for i in range(len(settings.objectives))]
     pruner = make_pruner(settings.pruner or method.default_pruner, settings.epochs_per_trial)
     created = False
     if stored is None:

@@ -20,8 +20,7 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Callable
-from email.message import Message
-from http.client import HTTPException
+from http.client import HTTPException, HTTPMessage
 from pathlib import Path
 from typing import IO, Literal
 from urllib.parse import urlsplit
@@ -92,7 +91,7 @@ class _SafeRedirect(urllib.request.HTTPRedirectHandler):
         fp: IO[bytes],
         code: int,
         msg: str,
-        headers: Message,
+        headers: HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
         if urlsplit(newurl).scheme != "https":

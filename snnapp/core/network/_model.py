@@ -17,12 +17,12 @@ predicts from one modality (trained with modality dropout).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
-from snnapp.core.neurons import LIF, fusable, lif_sequence, make_neuron
+from snnapp.core.neurons import LIF, CondLIF, fusable, lif_sequence, make_neuron
 
 from ._config import NetworkConfig
 from ._pool import max_pool2x2
@@ -89,21 +89,25 @@ class SpikingDigitNet(nn.Module):
         self._shapes[name] = shape
 
     # ----------------------------------------------------------------------------- state
+    def _layers(self) -> list[tuple[str, LIF | CondLIF]]:
+        """The neuron layers in state order (a ModuleDict types its items as plain modules)."""
+        return [(name, cast("LIF | CondLIF", m)) for name, m in self.neurons.items()]
+
     def state_names(self) -> list[str]:
         """Names of the state tensors, in the order of the state tuple (ONNX input names)."""
-        return [f"{n}_s{i}" for n, m in self.neurons.items() for i in range(m.state_size)]
+        return [f"{n}_s{i}" for n, m in self._layers() for i in range(m.state_size)]
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> State:
         """The resting state of every neuron layer, as one flat tuple of tensors."""
         out: list[Tensor] = []
-        for name, m in self.neurons.items():
+        for name, m in self._layers():
             ref = torch.zeros((batch,) + self._shapes[name], device=device)
             out.extend(m.initial_state(ref))
         return tuple(out)
 
     def _split(self, state: State) -> dict[str, State]:
         parts, i = {}, 0
-        for name, m in self.neurons.items():
+        for name, m in self._layers():
             parts[name] = tuple(state[i:i + m.state_size])
             i += m.state_size
         return parts
@@ -130,7 +134,10 @@ class SpikingDigitNet(nn.Module):
                 s, new[name] = self.neurons[name](fc(s), st[name])
             hidden["audio_hidden"] = s
             drive = drive + self.out_audio(s)
-        batch = (image_t if image_t is not None else audio_t).shape[0]
+        given = image_t if image_t is not None else audio_t
+        if given is None:
+            raise ValueError("no input for the network's mode was given")
+        batch = given.shape[0]
         out, new["output"] = self.neurons["output"](drive.expand(batch, 10), st["output"])
         flat = tuple(t for name in self.neurons for t in new[name])
         return StepOutput(out, new["output"][0], hidden, flat)
@@ -210,12 +217,12 @@ class SpikingDigitNet(nn.Module):
         if audio is not None and self.cfg.uses_audio:
             s = audio
             real_valued = not bool(((audio == 0) | (audio == 1)).all())  # direct encoding: MACs, not spikes
-            if real_valued:
-                macs += self.fc_audio[0].weight.numel() * T
+            if real_valued:  # (torch types a sub-module's attributes as Tensor | Module: the ignores below)
+                macs += self.fc_audio[0].weight.numel() * T  # type: ignore[operator]
             for i, fc in enumerate(self.fc_audio):
                 name = f"audio_hidden{i + 1}"
                 if i or not real_valued:
-                    syn.append(s.sum(dim=(0, 2)) * fc.out_features)
+                    syn.append(s.sum(dim=(0, 2)) * fc.out_features)  # type: ignore[operator]
                 s = self._run(name, self._fold(fc, self._drop(s) if i else s), T)
                 spikes[name] = s
             s = self._mask(s, audio_mask)

@@ -49,7 +49,7 @@ class LIF(nn.Module):
         if learn_beta:
             size = () if shape is None else ((shape,) if isinstance(shape, int) else tuple(shape))
             beta = torch.as_tensor(params.beta, dtype=torch.get_default_dtype()).detach()
-            self.beta = nn.Parameter(beta.expand(size).clone() if size else beta.clone())
+            self.beta: nn.Parameter | None = nn.Parameter(beta.expand(size).clone() if size else beta.clone())
         else:
             self.beta = None
 

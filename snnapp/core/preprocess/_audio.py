@@ -77,8 +77,8 @@ class AudioConfig(DictConfig):
 
 def _check_rate(rate: object, name: str) -> int:
     """``rate`` as an int in the accepted range, or :class:`InputError`."""
-    ok = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, (bool, np.bool_))
-    if not ok or not np.isfinite(rate) or not MIN_RATE <= rate <= MAX_RATE:
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(rate) or not MIN_RATE <= rate <= MAX_RATE:
         raise InputError(f"{name}: sample rate {rate!r} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
     return int(round(float(rate)))
 

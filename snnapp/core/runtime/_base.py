@@ -50,13 +50,19 @@ class Encoded:
     image: np.ndarray | None
     audio: np.ndarray | None
 
+    def _given(self) -> np.ndarray:
+        given = self.image if self.image is not None else self.audio
+        if given is None:
+            raise ValueError("an encoded input holds an image, audio or both")
+        return given
+
     @property
     def batch(self) -> int:
-        return (self.image if self.image is not None else self.audio).shape[1]
+        return self._given().shape[1]
 
     @property
     def steps(self) -> int:
-        return (self.image if self.image is not None else self.audio).shape[0]
+        return self._given().shape[0]
 
 
 class Backend(ABC):
@@ -115,6 +121,7 @@ class Backend(ABC):
         for frame in self.frames(enc, state):
             counts += frame.out_spikes
             mem, last = frame.out_mem, frame.state
+        assert last is not None  # a network runs one step at least
         return counts, mem, last
 
     def readout(self, counts: np.ndarray, final_mem: np.ndarray) -> Result:

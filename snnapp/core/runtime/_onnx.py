@@ -128,10 +128,14 @@ class OnnxBackend(Backend):
             static = self.window.get_modelmeta().custom_metadata_map.get("snnapp_static_image") == "1"
             img = enc.image
             if img is None:
+                assert self._image_shape is not None  # the step graph takes images as the window graph does
                 img = np.zeros((enc.steps, b) + self._image_shape, np.float32)
             feed["image"] = np.ascontiguousarray(img[0] if static else img)
         if "audio" in names:
-            aud = enc.audio if enc.audio is not None else np.zeros((enc.steps, b) + self._audio_shape, np.float32)
+            aud = enc.audio
+            if aud is None:
+                assert self._audio_shape is not None  # as for images
+                aud = np.zeros((enc.steps, b) + self._audio_shape, np.float32)
             feed["audio"] = np.ascontiguousarray(aud)
         if "image_mask" in names:
             feed["image_mask"] = np.full(b, float(enc.image is not None), np.float32)

@@ -42,8 +42,8 @@ def leave_one_speaker_out(
     per_speaker: dict[str, float] = {}
     dev = resolve_device(device)
     for spk in speakers:
-        kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=cache_dir,
-                  held_out_speaker=spk)
+        kw: dict[str, Any] = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                  cache_dir=cache_dir, held_out_speaker=spk)
         tr = load_examples("audio", "train", data_dir, audio_copies=cfg.audio_copies if cfg.augment else 0, **kw)
         va = load_examples("audio", "val", data_dir, **kw)
         te = load_examples("audio", "test", data_dir, **kw)

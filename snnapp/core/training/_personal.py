@@ -241,7 +241,7 @@ def personalise(
     if mode not in ("audio", "image"):
         raise ConfigError(f"{base_model}: a {mode} model is not fine-tuned; personalise its audio or image "
                           "model (the branches it was built from) instead")
-    given = {"audio": audio or [], "image": images or []}
+    given: dict[str, list[Any]] = {"audio": audio or [], "image": images or []}
     if given["audio"] and given["image"]:
         raise ConfigError("give recordings or drawings, not both: a model learns one modality")
     other = "image" if mode == "audio" else "audio"
@@ -272,7 +272,9 @@ def personalise(
     pub_tr, pub_va = _public(mode, base.config, data_dir, public_limit, public_val, copies, seed, cache_dir)
 
     def rows(ex: Examples) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        return (ex.images if mode == "image" else ex.audio), ex.labels, ex.speakers
+        x = ex.images if mode == "image" else ex.audio
+        assert x is not None  # the public examples of the model's own mode
+        return x, ex.labels, ex.speakers
 
     user_sp = np.full(len(user_y), USER, dtype=object)
     rep = np.tile(tr_idx, repeat_user)

@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -131,7 +131,10 @@ def _init_from(net: SpikingDigitNet, folder: Path) -> int:
 
 
 def _epoch_pairs(train: Examples, rng: np.random.Generator) -> np.ndarray | None:
-    return draw_pairs(train.labels, train.audio_labels, rng) if train.mode == "multimodal" else None
+    if train.mode != "multimodal":
+        return None
+    assert train.audio_labels is not None  # multimodal examples have both kinds of labels
+    return draw_pairs(train.labels, train.audio_labels, rng)
 
 
 def _masks(cfg: TrainConfig, n: int, rng: np.random.Generator, device: torch.device):
@@ -269,8 +272,8 @@ def _train(cfg: TrainConfig, out: Path, ckpt_path: Path, data_dir: Path, dev: to
     checkpoint = _read_checkpoint(ckpt_path, cfg, dev) if resume and ckpt_path.exists() else None
     torch.manual_seed(cfg.seed)
     if examples is None:
-        kw = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed, cache_dir=cache_dir,
-                  limit=cfg.limit)
+        kw: dict[str, Any] = dict(audio_cfg=cfg.audio, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                  cache_dir=cache_dir, limit=cfg.limit)
         progress.message(f"loading {cfg.mode} data from {data_dir}")
         train_ex = load_examples(cfg.mode, "train", data_dir, audio_copies=cfg.audio_copies if cfg.augment else 0, **kw)
         val_ex = load_examples(cfg.mode, "val", data_dir, **kw)
