@@ -37,6 +37,8 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
              "A spiking neural network (leaky integrate-and-fire neurons, surrogate-gradient training) "
              f"that recognises {what} digits.",
              "", "## Data", "", _DATA[config.mode], "", "## How it was made", ""]
+    if metrics.get("recipe"):
+        lines += [f"Recipe `{metrics['recipe']}`, each option of the command changing one of its settings:", ""]
     if metrics.get("command"):
         lines += ["```sh", metrics["command"], "```", ""]
     lines += [f"- seed {tr.get('seed')}, {metrics.get('epochs_run')} epochs run (best at epoch {metrics.get('best_epoch', 0) + 1}), "

@@ -17,11 +17,10 @@ from typing import Any
 from snnapp.core._atomic import shown
 from snnapp.core.errors import ConfigError
 from snnapp.core.network import NetworkConfig
-from snnapp.core.training import TrainConfig
+from snnapp.core.training import TrainConfig, load_recipe
 
 from ._space import Param, SearchSpace, feasible
 
-DEFAULT_STEPS = {"image": 4, "audio": 32, "multimodal": 4}
 PAPER_PARAMS = ("lr", "correct_rate", "incorrect_rate")
 OPTIONAL_PARAMS = ("beta", "threshold", "num_steps", "hidden", "encoder")
 
@@ -129,7 +128,7 @@ def _candidates(p: Param) -> list[Any]:
     """The values of ``p`` a check tries: its bounds (or choices) and its grid values."""
     values = list(p.choices) if p.kind == "categorical" else [p.low, p.high]
     if p.kind == "int":
-        values = [int(v) for v in values]
+        values = [int(v) for v in values if v is not None]
     return values + [v for v in p.grid if v not in values]
 
 
@@ -171,9 +170,9 @@ def _short(value: Any) -> str:
 
 
 def base_config(mode: str, epochs: int, seed: int) -> TrainConfig:
-    """A trial's starting point: the CLI's defaults for ``mode``, trained ``epochs`` epochs."""
-    return TrainConfig(network=NetworkConfig(mode=mode, num_steps=DEFAULT_STEPS[mode]),  # type: ignore[arg-type]
-                       epochs=epochs, seed=seed, patience=max(epochs, 1))
+    """A trial's starting point: the shipped recipe of ``mode`` (what ``snnapp train --mode MODE``
+    trains), run for ``epochs`` epochs; a trial changes only what its space names."""
+    return load_recipe(mode).config(epochs=epochs, seed=seed, patience=max(epochs, 1))
 
 
 def make_config(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:

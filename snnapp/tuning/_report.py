@@ -19,7 +19,6 @@ from optuna.trial import TrialState
 from snnapp.core._atomic import write_claimed
 from snnapp.core.errors import ConfigError
 
-from ._defaults import DEFAULT_STEPS
 from ._study import best_trial
 
 
@@ -65,9 +64,13 @@ def _truncation_note(attrs: dict[str, Any], params: dict[str, Any]) -> str | Non
     fixed = json.loads(attrs.get("space", "{}")).get("fixed", {})
     if fixed.get("loss", "mse_rate") != "mse_count":
         return None
-    steps = int(params.get("num_steps", fixed.get("num_steps", DEFAULT_STEPS.get(attrs.get("mode", ""), 4))))
-    c = float(params.get("correct_rate", fixed.get("correct_rate", 0.8)))
-    i = float(params.get("incorrect_rate", fixed.get("incorrect_rate", 0.2)))
+    from snnapp.core.network import MODES
+    from snnapp.core.training import TrainConfig, load_recipe
+
+    base = load_recipe(attrs["mode"]).config() if attrs.get("mode") in MODES else TrainConfig()  # what trials start from
+    steps = int(params.get("num_steps", fixed.get("num_steps", base.network.num_steps)))
+    c = float(params.get("correct_rate", fixed.get("correct_rate", base.correct_rate)))
+    i = float(params.get("incorrect_rate", fixed.get("incorrect_rate", base.incorrect_rate)))
     return (f"mse_count truncates targets to whole spikes: correct rate {c:.3g} x {steps} steps -> {int(c * steps)} "
             f"spikes, incorrect rate {i:.3g} -> {int(i * steps)}; rates between these steps train the same")
 

@@ -31,7 +31,8 @@ def test_architecture_options_reach_the_config(tmp_path: Path, data_dir: Path, c
 def test_audio_copies_feature_masks_mfcc_and_the_default_pooling(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     out = tmp_path / "audio"
     res = _train(["--mode", "audio", "--limit", "64", "--audio-hidden", "16", "--audio-copies", "0",
-                  "--feature-masks", "2", "--n-mfcc", "13", "--num-steps", "8", "--out", str(out)], data_dir, cache_dir)
+                  "--feature-masks", "2", "--n-mfcc", "13", "--num-steps", "8", "--no-deltas", "--out", str(out)],
+                 data_dir, cache_dir)
     assert res.exit_code == 0, res.output
     cfg = load_model(out).config
     assert cfg.training["audio_copies"] == 0 and cfg.network.pool_before_spike is False
