@@ -39,7 +39,7 @@ def pngs(bench, data_dir, tmp_path_factory):
 def _flat(r) -> None:
     assert r.traced_growth_mb is not None and r.traced_growth_mb < TRACED_MB, r
     assert r.growth_mb < RSS_MB, r
-    assert r.fds_after == r.fds_before and r.fds_max <= r.fds_before + 1, r
+    assert r.fds_after <= r.fds_before and r.fds_max <= r.fds_before + 1, r  # none leaked (some may close)
 
 
 def test_predict_over_png_files_stays_flat(bench, pngs):
