@@ -13,13 +13,14 @@ example, ``003_digit7.wav``: the example's place in the order, then its digit.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from snnapp.core._atomic import _stale_entry, write_file
 from snnapp.core.errors import ConfigError, InputError
 
 MODALITIES = ("audio", "image")
@@ -33,17 +34,6 @@ def default_folder(modality: str) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("snnapp")) / "personal" / modality
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(tmp)`` then rename: a crash leaves the old file or none, never half of one."""
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class TeachSession:
@@ -66,7 +56,7 @@ class TeachSession:
                               "TeachSession.load, or clear() it first")
         self.folder.mkdir(parents=True, exist_ok=True)
         meta = {"modality": modality, "per_digit": per_digit, "seed": seed, "order": list(self.order)}
-        _atomic(self.folder / SESSION_FILE, lambda p: p.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+        write_file(self.folder / SESSION_FILE, json.dumps(meta, indent=1).encode("utf-8"))
 
     @classmethod
     def load(cls, folder: Path) -> TeachSession:
@@ -147,7 +137,9 @@ class TeachSession:
             if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
                 raise InputError(f"a recording needs its sample rate, got {rate!r}")
             data = np.nan_to_num(x.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-            _atomic(path, lambda p: sf.write(str(p), data, int(rate), format="WAV", subtype="FLOAT"))
+            buffer = io.BytesIO()
+            sf.write(buffer, data, int(rate), format="WAV", subtype="FLOAT")
+            write_file(path, buffer.getbuffer())
         else:
             from PIL import Image
 
@@ -156,7 +148,9 @@ class TeachSession:
             if np.issubdtype(x.dtype, np.floating) or x.dtype == bool:
                 x = np.clip(np.nan_to_num(x.astype(np.float32)), 0.0, 1.0) * 255.0
             img = Image.fromarray(np.clip(np.round(x), 0, 255).astype(np.uint8))
-            _atomic(path, lambda p: img.save(p, format="PNG"))
+            buffer = io.BytesIO()
+            img.save(buffer, format="PNG")
+            write_file(path, buffer.getbuffer())
         self._done += 1
         return path
 
@@ -171,7 +165,7 @@ class TeachSession:
     def clear(self) -> None:
         """Delete every example of the session; the prompts start again from the first."""
         for p in self.folder.glob("*"):
-            if p.is_file() and (_NAME.match(p.name) or p.name.endswith(".part")):
+            if p.is_file() and (_NAME.match(p.name) or p.name.endswith(".part") or _stale_entry(p)):
                 p.unlink()
         self._done = 0
 

@@ -11,18 +11,17 @@ and the features are used all the same.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from snnapp.core._atomic import shown
+from snnapp.core._atomic import shown, write_file
 from snnapp.core.preprocess import AudioConfig, audio_features, augment_waveform, load_wav, to_mono
 
 log = logging.getLogger(__name__)
@@ -101,19 +100,12 @@ def _read_cached(target: Path, shape: tuple[int, ...]) -> np.ndarray | None:
 
 def _write_cached(target: Path, arr: np.ndarray) -> None:
     """Write ``arr`` to ``target`` atomically; a file-system failure only costs the cache (one warning)."""
-    tmp = None
+    buffer = io.BytesIO()
+    np.save(buffer, arr, allow_pickle=False)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npy.part")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):  # on a read-only file system the cleanup fails too
-                Path(tmp).unlink(missing_ok=True)
-        if not isinstance(exc, OSError):
-            raise
+        write_file(target, buffer.getbuffer())
+    except OSError as exc:  # DiskError too: the project's one atomic write said what failed
         folder = str(target.parent)
         if folder not in _unwritable:
             _unwritable.add(folder)
