@@ -80,13 +80,11 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
 
 def write_card(folder: str | Path) -> Path:
     """(Re)write ``MODEL_CARD.md`` from the folder's config and metrics, and refresh the manifest."""
-    from snnapp.core.modelio import load_model, write_manifest
+    from snnapp.core.modelio import load_model, write_file, write_manifest
 
     folder = Path(folder)
     model = load_model(folder)
     path = folder / CARD
-    tmp = folder / (CARD + ".part")
-    tmp.write_text(render_card(folder, model.config, model.metrics), encoding="utf-8")
-    tmp.replace(path)
+    write_file(path, render_card(folder, model.config, model.metrics).encode("utf-8"))
     write_manifest(folder)
     return path

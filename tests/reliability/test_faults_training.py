@@ -258,7 +258,7 @@ def test_sigkill_at_every_write_step_then_resume(tmp_path: Path, data_dir: Path,
     # per epoch the checkpoint is written and renamed; the model folder, with the command in its
     # metrics and its card, is written beside the destination and renamed into place in one step
     assert steps.count("write .checkpoint.pt.tmp-") == 2
-    assert "write weights.safetensors" in steps and "replace MODEL_CARD.md.part" in steps
+    assert "write weights.safetensors" in steps and "write .MODEL_CARD.md.tmp-" in steps
     assert steps[-1] == "replace .model.tmp-" and "exchange .model.tmp-" not in steps
     assert len(kills) == len(steps), kills
     assert [k for k in kills if not (k["killed"] and k["resumed"])] == []
