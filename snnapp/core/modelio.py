@@ -203,7 +203,7 @@ def save_model(dest: str | Path, config: ModelConfig, weights: dict[str, np.ndar
     """
     from safetensors.numpy import save as safetensors_bytes
 
-    dest = claim_model_folder(dest)
+    dest = Path(dest)  # claimed by _staged, and once more at the swap
     for name, array in weights.items():
         if np.asarray(array).dtype.kind == "f" and not np.isfinite(array).all():
             raise ModelError(f"{shown(dest)}: not saved: weight {name} holds NaN or infinite values (the training "

@@ -74,7 +74,7 @@ def _writing(out: Path) -> Iterator[Path]:
     """Claim the model folder ``out`` and its checkpoint folder for this run, and hold a lock on
     the checkpoint folder while it trains: a second run into the same ``out`` is refused at once
     instead of both writing one checkpoint and both reporting success. Yields the checkpoint folder."""
-    ckpt = claim_folder(_checkpoint_dir(claim_model_folder(out)), _is_checkpoint_folder, "checkpoint folder")
+    ckpt = claim_folder(_checkpoint_dir(out), _is_checkpoint_folder, "checkpoint folder")  # out: claimed by train
     created = not ckpt.exists()
     try:
         ckpt.mkdir(parents=True, exist_ok=True)
