@@ -11,6 +11,7 @@
 - On a few hundred real test inputs (MNIST, FSDD), the torch network, run over all steps and
   looped step by step, gives the spike counts of the shipped ONNX step and window graphs, and the
   same digits; a multimodal model with modalities masked per sample too.
+- The NIR graph built from each shipped model stays the one built when these tests were written.
 - The energy counts of the evaluation (SynOps and MACs per sample) of the shipped weights stay
   the numbers measured when these tests were written, with direct and with spiking encoders.
 """
@@ -267,3 +268,41 @@ def test_energy_counts_of_the_shipped_weights(shipped: dict, mode: str, kind: st
     out = run_examples(net, ex, enc, torch.device("cpu"))
     assert float(out.synops.astype(np.float64).sum()) == pytest.approx(want[0], rel=1e-7)
     assert out.macs == want[1]
+
+
+# ----------------------------------------------------------------------------- NIR
+#: Digest of each shipped model's NIR graph (see _nir_digest), as the exporter built it when these
+#: tests were written.
+NIR_GRAPHS = {"image": "2afc7df0b41b2bced9c7650731273828088a5d0edc1c68d277b56f16c1db437e",
+              "audio": "fd5465ce8a38378c50f5272123075cc0fa019f8b3d700cdfddd734fd5a52543a",
+              "multimodal": "bad177921237c99ccc4a3c79d65b1ae0120d51840fbcb012ecc0c2a5a7480fc0"}
+
+
+def _nir_digest(graph, notes: list[str]) -> str:
+    """Nodes (type and every field: arrays by dtype, shape and bytes), edges, metadata and notes."""
+    import dataclasses
+
+    def value(v):
+        if isinstance(v, np.ndarray):
+            return ("array", v.dtype.str, v.shape, v.tobytes())
+        if isinstance(v, dict):
+            return tuple(sorted((k, value(x)) for k, x in v.items()))
+        if isinstance(v, (list, tuple)):
+            return tuple(value(x) for x in v)
+        return repr(v)
+
+    nodes = []
+    for name in sorted(graph.nodes):
+        node = graph.nodes[name]
+        fields = tuple((f.name, value(getattr(node, f.name))) for f in dataclasses.fields(node))
+        nodes.append((name, type(node).__name__, fields))
+    return hashlib.sha256(repr((nodes, sorted(graph.edges), value(graph.metadata), notes)).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_nir_graph_of_the_shipped_models(mode: str) -> None:
+    pytest.importorskip("nir")
+    from snnapp.core.export_nir import build_nir_graph
+
+    graph, notes = build_nir_graph(load_model(shipped_model(mode)))
+    assert _nir_digest(graph, notes) == NIR_GRAPHS[mode]
