@@ -18,6 +18,7 @@ import optuna
 from snnapp.core.examples import Examples, limit_examples, load_examples
 from snnapp.core.training import TrainConfig, train
 
+from . import _optuna_compat as compat
 from ._defaults import make_config
 from ._pruning import PruningProgress
 from ._space import SearchSpace, feasible
@@ -107,8 +108,7 @@ class Objective:
         """A retry of a killed trial inherits its checkpoint; returns whether to resume."""
         me = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
         # the trial this one retries: the last of its history (a retry of a retry took over the checkpoint)
-        history = me.system_attrs.get("retry_history") or [me.system_attrs.get("failed_trial")]
-        dead = history[-1]
+        dead = compat.retried_trial(me)
         if dead is None:
             return False
         old = checkpoint_dir(trial_dir(self.root, int(dead)))
@@ -128,7 +128,7 @@ class Objective:
         return sum(t.number < trial.number for t in ahead) >= self.total
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        self.current, self.current_id = trial.number, trial._trial_id
+        self.current, self.current_id = trial.number, compat.trial_id(trial)
         try:
             return self._run(trial)
         except KeyboardInterrupt:

@@ -25,20 +25,21 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import optuna
 import platformdirs
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from snnapp.core._atomic import shown
 from snnapp.core.errors import ConfigError, SnnappError
+
+from . import _optuna_compat as compat
+from ._redact import parse_url, public_url, redact, scrub
 
 HEARTBEAT_S = 10
 GRACE_S = 30
@@ -65,92 +66,6 @@ def worker_name() -> str:
 def default_storage_url() -> str:
     folder = Path(platformdirs.user_data_dir("snnapp"))
     return f"sqlite:///{folder / 'studies.db'}"
-
-
-#: Query parameters of a storage URL that may carry a secret (libpq's ``password`` and
-#: ``sslpassword``, the MySQL drivers' ``passwd``, tokens, keys): never shown nor stored.
-_SECRET_KEYS = re.compile(r"pass|pwd|secret|token|credential|auth|key", re.IGNORECASE)
-
-
-def _parsed(url: str) -> Any:
-    """``url`` as SQLAlchemy reads it (a ``sqlalchemy.engine.URL``), or None where it cannot."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url)
-    except (SQLAlchemyError, ValueError, TypeError):
-        return None
-
-
-def _public(u: Any) -> str:
-    """``u`` rendered with its password hidden and its secret query parameters dropped.
-
-    A password holding an ``@`` that is not written ``%40`` is read by SQLAlchemy as a password
-    cut at that ``@`` and a host (or database) starting with the rest of it: everything up to the
-    last ``@`` is hidden then, host included.
-    """
-    from sqlalchemy.engine import URL
-
-    query = {k: v for k, v in u.query.items() if not _SECRET_KEYS.search(k)}
-    if "@" in (u.host or ""):
-        rest = URL.create(u.drivername, host=u.host.rpartition("@")[2], port=u.port, database=u.database, query=query)
-    elif "@" in (u.database or "") and (u.username is not None or u.password is not None):
-        rest = URL.create(u.drivername, database=u.database.rpartition("@")[2], query=query)
-    else:
-        return u.set(query=query).render_as_string(hide_password=True)
-    return rest.render_as_string().replace("://", "://***@", 1)
-
-
-def redact(url: str) -> str:
-    """The storage URL without its credentials, for messages, reports and model folders.
-
-    The URL is read as SQLAlchemy reads it (every form it accepts: a password after the user
-    name, an empty user name, a password in the query as ``?password=``): the password is shown
-    as ``***`` and query parameters that may hold a secret are dropped. A URL SQLAlchemy cannot
-    read shows nothing of what comes before its last ``@``, nor its query.
-    """
-    if "://" not in url:
-        return url  # a file path (a journal file, a .db file): nothing secret in it
-    u = _parsed(url)
-    if u is not None:
-        return _public(u)
-    scheme, _, rest = url.partition("://")
-    if "@" not in rest:
-        return f"{scheme}://***"
-    return f"{scheme}://***@{rest.rpartition('@')[2].split('?')[0]}"
-
-
-def secrets_of(url: str) -> list[str]:
-    """The secrets written in ``url`` (its password, however written; secret query values), longest
-    first: what :func:`scrub` removes from a driver's message."""
-    found: set[str] = set()
-    pieces: set[str] = set()
-    u = _parsed(url) if "://" in url else None
-    if u is not None:
-        found.update(str(v) for k, vs in u.query.items() if _SECRET_KEYS.search(k)
-                     for v in (vs if isinstance(vs, (list, tuple)) else (vs,)))
-        if u.password:
-            found.add(str(u.password))
-    scheme, _, rest = url.partition("://")
-    userinfo = rest.rpartition("@")[0]
-    if userinfo and ":" in userinfo:
-        raw = userinfo.partition(":")[2]
-        found.add(raw)
-        pieces.update(p for part in raw.split("@") for p in (part, *part.split(":"), *part.split("/")))
-        # SQLAlchemy cuts such a password at its first @ and reads the rest as the host's start
-        pieces.update(raw[i + 1:] + "@" for i, c in enumerate(raw) if c == "@")
-    from urllib.parse import unquote
-
-    found |= {unquote(x) for x in found}
-    out = {x for x in found if len(x) >= 2} | {x for x in pieces if len(x) >= 3}
-    return sorted(out, key=len, reverse=True)
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` (e.g. a driver's error message) with every secret of ``url`` replaced by ``***``."""
-    for secret in secrets_of(url):
-        text = text.replace(secret, "***")
-    return text
 
 
 def _driver_hint(url: str, module: str | None) -> str:
@@ -190,14 +105,14 @@ def storage_identity(url: str | None) -> str:
     journal = _journal_path(url)
     if journal is not None:
         return f"journal:{Path(os.path.abspath(journal))}"
-    u = _parsed(url)
+    u = parse_url(url)
     if u is None:
         return redact(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
         db = u.database or ""
         return f"sqlite:///{Path(os.path.abspath(db))}" if db and db != ":memory:" else "sqlite://"
-    return _public(u._replace(drivername=backend, password=None, query={}))
+    return public_url(u._replace(drivername=backend, password=None, query={}))
 
 
 def _transient(exc: BaseException) -> bool:
@@ -303,7 +218,7 @@ def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-class _RDBStorage(optuna.storages.RDBStorage):
+class _RDBStorage(compat.RDBHeartbeatBase):
     """Optuna's database storage that rides out a database restart, and fails the trials of workers
     killed before their first heartbeat (Optuna's sweep skips trials without one)."""
 
@@ -335,47 +250,20 @@ class _RDBStorage(optuna.storages.RDBStorage):
         except StorageError:
             pass  # the trial's own thread reports it; a heartbeat thread has nobody to tell
 
-    def _grace(self) -> float:
-        return float(self.grace_period or 2 * (self.heartbeat_interval or HEARTBEAT_S))
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        grace = self._grace()
+    def stale_trials(self, study_id: int) -> list[int]:
+        grace = self.grace_s(HEARTBEAT_S)
         if self._outage.recently_back(grace + (self.heartbeat_interval or HEARTBEAT_S)):
             # everybody's heartbeats stopped with the database: give them time to resume
             return []
-        stale = self._outage.call(super()._get_stale_trial_ids, study_id)
-        stale += [i for i in self._outage.call(self._no_heartbeat_since, study_id, grace) if i not in stale]
+        stale = self._outage.call(self.optuna_stale_trials, study_id)
+        stale += [i for i in self._outage.call(self.never_beat, study_id, grace) if i not in stale]
         return stale
 
-    def _no_heartbeat_since(self, study_id: int, grace: float) -> list[int]:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
 
-        with _create_scoped_session(self.scoped_session, True) as session:
-            ids = [row[0] for row in session.query(models.TrialModel.trial_id)
-                   .filter(models.TrialModel.study_id == study_id)
-                   .filter(models.TrialModel.state == TrialState.RUNNING)
-                   .filter(~models.TrialModel.heartbeats.any()).all()]
-        limit = datetime.now() - timedelta(seconds=grace)
-        old = []
-        for trial_id in ids:
-            start = optuna.storages.RDBStorage.get_trial(self, trial_id).datetime_start
-            if start is not None and start < limit:
-                old.append(trial_id)
-        return old
+compat.wrap_rdb_methods(_RDBStorage, _retried)
 
 
-for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
-              "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
-              "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
-              "create_new_trial", "_create_new_trial", "set_trial_param", "_set_trial_param", "get_trial_param",
-              "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
-              "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "_get_trials",
-              "get_best_trial", "_get_best_trial_id"):
-    setattr(_RDBStorage, _name, _retried(getattr(optuna.storages.RDBStorage, _name)))
-
-
-class _JournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
+class _JournalStorage(compat.JournalHeartbeatBase):
     """Optuna's journal storage with the heartbeat Optuna gives databases only: each running trial
     writes the time into its system attributes every ``heartbeat_s``, and a running trial silent for
     ``grace_s`` (its worker killed) is stale, failed and retried by the next worker's sweep."""
@@ -393,14 +281,14 @@ class _JournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
         except (UpdateFinishedTrialError, KeyError, OSError):
             pass  # the trial has just ended, or the file is busy: the next beat comes soon
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trials(self, study_id: int) -> list[int]:
         now = time.time()
         stale = []
         for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
             # a retried trial carries its dead original's heartbeat: it counts from its own start
             started = t.datetime_start.timestamp() if t.datetime_start else now
             if now - max(float(t.system_attrs.get(HEARTBEAT_ATTR, 0.0)), started) > self._grace_s:
-                stale.append(t._trial_id)
+                stale.append(compat.trial_id(t))
         return stale
 
     def get_heartbeat_interval(self) -> int | None:
@@ -408,12 +296,6 @@ class _JournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
 
     def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
         return self._callback
-
-
-def _retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True)
 
 
 def _check_file(path: Path, what: str, create: bool) -> None:
@@ -441,8 +323,9 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
     A storage that cannot be opened is an error at once (a wrong URL or password does not get
     better); one that stops answering later is waited for up to ``wait_s`` seconds. With
     ``create`` false (reading studies), a SQLite or journal file that does not exist is an error
-    instead of a new, empty storage.
+    instead of a new, empty storage. An Optuna without what the storages rely on is refused first.
     """
+    compat.require()
     url = normalise(url)
     journal = _journal_path(url)
     if journal is not None:
@@ -452,17 +335,17 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
             backend = JournalFileBackend(str(journal))
         except OSError as exc:
             raise ConfigError(f"cannot open journal file {journal}: {exc.strerror}") from None
-        return _JournalStorage(backend, heartbeat_s, grace_s, _retry_callback())
+        return _JournalStorage(backend, heartbeat_s, grace_s, compat.retry_callback())
     if not re.match(r"^[a-z0-9+]+://", url):
         shown_url = "***@" + url.rpartition("@")[2] if "@" in url else url  # perhaps a URL without its scheme
         raise ConfigError(f"not a storage URL: {shown_url!r}; use sqlite:///FILE.db, postgresql+psycopg2://..., "
                           "mysql+pymysql://... or journal:FILE.log")
-    if _parsed(url) is None:  # SQLAlchemy's own words would quote the URL, password and all
+    if parse_url(url) is None:  # SQLAlchemy's own words would quote the URL, password and all
         raise ConfigError(f"cannot open storage {redact(url)}: not a URL SQLAlchemy can read (check the port; "
                           "write an @ in a password as %40)")
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
-        u = _parsed(url)
+        u = parse_url(url)
         if u is not None and u.database and u.database != ":memory:" and not u.query.get("uri"):
             _check_file(Path(u.database), "SQLite database", create)
         path = Path(url[len("sqlite:///"):])
@@ -479,7 +362,7 @@ def open_storage(url: str | None, *, heartbeat_s: int = HEARTBEAT_S, grace_s: in
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return _RDBStorage(url, wait_s=wait_s, heartbeat_interval=heartbeat_s, grace_period=grace_s,
-                                   heartbeat_stale_trial_callback=_retry_callback(), **kwargs)
+                                   heartbeat_stale_trial_callback=compat.retry_callback(), **kwargs)
         except ImportError as exc:
             # Optuna replaces the driver's ImportError with its own, which has no module name
             module = exc.name or getattr(exc.__cause__, "name", None)

@@ -13,7 +13,6 @@ import contextlib
 import copy
 import logging
 import os
-import re
 import shutil
 import time
 import warnings
@@ -25,27 +24,19 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 import platformdirs
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from snnapp.core.errors import ConfigError, SnnappError
 
+from . import _optuna_compat as compat
 from ._defaults import base_config, check_fixed, check_trial_configs, default_space
 from ._methods import get_method
 from ._objective import ACTIVITY, Objective, SurplusTrial, remove_checkpoint, trial_dir
 from ._paths import claim_study_folder, study_file_name
 from ._pruning import make_pruner
+from ._redact import redact
 from ._space import SearchSpace
-from ._storage import (
-    WAIT_S,
-    check_same_study,
-    normalise,
-    open_storage,
-    redact,
-    storage_error,
-    study_attrs,
-    worker_name,
-)
+from ._storage import WAIT_S, check_same_study, normalise, open_storage, storage_error, study_attrs, worker_name
 
 OBJECTIVES = ("accuracy", *ACTIVITY)
 log = logging.getLogger("snnapp.tuning")
@@ -235,11 +226,11 @@ def fail_stale(study: optuna.Study, total: int | None) -> int:
     Each is retried once (a waiting copy with its parameters) while the study still needs trials;
     once it has its total, a retry would only linger. Returns how many trials were failed.
     """
-    storage = study._storage
-    if not is_heartbeat_enabled(storage):
+    storage = compat.study_storage(study)
+    if not compat.is_heartbeat_enabled(storage):
         return 0
     failed = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
+    for trial_id in compat.stale_trial_ids(storage, compat.study_id(study)):
         try:
             if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
                 failed.append(trial_id)
@@ -264,7 +255,7 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     quiet = _QuietSurplus()
-    optuna_log = logging.getLogger("optuna.study._optimize")  # a logger's filters see only its own records
+    optuna_log = logging.getLogger(compat.OPTIMIZE_LOGGER)  # a logger's filters see only its own records
     optuna_log.addFilter(quiet)
     try:
         with warnings.catch_warnings():
@@ -290,14 +281,14 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
                     raise ConfigError(f"study {study.study_name!r}: trial {objective.current} cannot train ({exc}); "
                                       "the study is stopped") from None
                 except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
-                    if isinstance(exc, ValueError) and not str(exc).startswith("Cannot tell a"):
+                    if not compat.is_tell_of_finished_trial(exc):
                         raise
                     # another worker found this trial's heartbeat late (a stalled machine) and failed it:
                     # its result cannot be stored, but the worker is fine and goes on with the next one
                     log.warning("trial %s was marked failed by another worker that found its heartbeat late; "
                                 "its result is dropped, carrying on", objective.current)
                     continue
-                if study._stop_flag:  # a grid sampler that has run its whole grid
+                if compat.study_stopped(study):  # a grid sampler that has run its whole grid
                     return
     finally:
         optuna_log.removeFilter(quiet)
@@ -317,17 +308,16 @@ def _requeue_interrupted(study: optuna.Study, objective: Objective, total: int |
     its retry takes over its checkpoint. Returns its number, or None where no trial was stopped."""
     if objective.current_id is None:
         return None
-    trial = study._storage.get_trial(objective.current_id)
+    trial = compat.study_storage(study).get_trial(objective.current_id)
     if trial.state != TrialState.FAIL or not trial.user_attrs.get("interrupted"):
         return None
     counted = len(study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING, TrialState.WAITING)))
     if total is not None and counted >= total:
         return None  # the study has its trials without it
-    system_attrs = {"failed_trial": trial.number, "retry_history": [], **trial.system_attrs}
-    system_attrs["retry_history"] = [*system_attrs["retry_history"], trial.number]
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs={k: v for k, v in trial.user_attrs.items() if k != "interrupted"}, system_attrs=system_attrs,
+        user_attrs={k: v for k, v in trial.user_attrs.items() if k != "interrupted"},
+        system_attrs=compat.retry_attrs(trial),
         intermediate_values=trial.intermediate_values))
     return trial.number
 
@@ -344,12 +334,11 @@ class _QuietSurplus(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], (SurplusTrial, optuna.exceptions.UpdateFinishedTrialError,
                                                                SnnappError, KeyboardInterrupt)):
-            number = re.match(r"Trial (\d+) ", str(record.msg))
-            if number:
-                self.numbers.add(int(number.group(1)))
+            number = compat.logged_trial(str(record.msg))
+            if number is not None:
+                self.numbers.add(number)
             return False
-        msg = record.msg if isinstance(record.msg, str) else ""
-        return not any(msg.startswith(f"Trial {n} failed") for n in self.numbers)
+        return not any(compat.logs_failure(record.msg, n) for n in self.numbers)
 
 
 def keep_best(study: optuna.Study, root: Path, data_dir: Path, outcome: TuneOutcome, settings: TuneSettings,
@@ -373,7 +362,7 @@ def _drop_checkpoints(study: optuna.Study, root: Path) -> None:
     for t in trials:
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
             pending.add(t.number)
-            pending.update(int(n) for n in t.system_attrs.get("retry_history") or ())
+            pending.update(compat.retry_history(t))
     for t in trials:
         if t.number not in pending:
             remove_checkpoint(trial_dir(root, t.number))
