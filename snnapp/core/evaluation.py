@@ -2,7 +2,9 @@
 
 Energy uses the usual 45 nm figures (Horowitz, ISSCC 2014): 0.9 pJ per accumulate, the cost of
 a synaptic operation triggered by a spike, and 4.6 pJ per multiply-accumulate, the cost of layers
-fed with real values (direct encoding).
+fed with real values (direct encoding). The operations are counted from what each layer received
+(:func:`~snnapp.core.network.count_energy`), with the examples' encoder deciding whether the
+first layers receive spikes or real values.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from snnapp.core.encoders import EncoderConfig
 from snnapp.core.examples import Examples, load_examples, make_batch
 from snnapp.core.modelio import ModelFolder, load_model
-from snnapp.core.network import decide, probabilities
+from snnapp.core.network import count_energy, decide, probabilities, spiking_inputs
 
 if TYPE_CHECKING:
     from snnapp.core.network._model import SpikingDigitNet
@@ -44,6 +46,7 @@ def run_examples(
     net.eval()
     T = net.cfg.num_steps
     rng = np.random.default_rng(seed)
+    spiking = spiking_inputs(enc)
     parts: list[tuple] = []
     macs = 0.0
     for start in range(0, len(ex), batch_size):
@@ -51,9 +54,10 @@ def run_examples(
         b = make_batch(ex, idx, T, enc, device, rng=rng)
         out = net(b.image if use_image else None, b.audio if use_audio else None)
         spikes = sum(out.layer_spikes.values())
-        parts.append((out.counts.cpu().numpy(), out.out_mem[-1].cpu().numpy(), out.synops.cpu().numpy(),
+        energy = count_energy(net.layers, out.activity, spiking)
+        parts.append((out.counts.cpu().numpy(), out.out_mem[-1].cpu().numpy(), energy.synops.cpu().numpy(),
                       spikes.cpu().numpy()))
-        macs = out.macs
+        macs = energy.macs
     counts, final_mem, synops, spikes_ = (np.concatenate(p) for p in zip(*parts))
     return Outputs(counts, final_mem, synops, spikes_, macs=macs)
 
