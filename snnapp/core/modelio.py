@@ -125,22 +125,22 @@ def _check_network(net: NetworkConfig) -> None:
             raise ConfigError(f"network.{name}: {short_repr(value)} is outside {low}-{high}")
 
     within("num_steps", net.num_steps, 1, MAX_STEPS)
-    params = 0
     if net.uses_image:
         within("image_in_channels", net.image_in_channels, 1, 16)
         within("image_kernel", net.image_kernel, 1, 27)
         within("image_hidden", net.image_hidden, 1, 1 << 16)
         c1, c2 = net.image_channels
         within("image_channels", min(c1, c2), 1, 4096)
-        k2 = net.image_kernel ** 2
-        params += c1 * net.image_in_channels * k2 + c2 * c1 * k2 + c2 * 49 * net.image_hidden + net.image_hidden * 10
     if net.uses_audio:
         within("audio_in_features", net.audio_in_features, 1, 1 << 20)
         if len(net.audio_hidden) > 16:
             raise ConfigError(f"network.audio_hidden: {len(net.audio_hidden)} layers; at most 16")
         within("audio_hidden", min(net.audio_hidden), 1, 1 << 16)
-        sizes = (net.audio_in_features,) + net.audio_hidden + (10,)
-        params += sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    # the network's layers as the model builds them: shapes that do not fit (an even kernel) are
+    # refused there, naming the setting; the parameters are counted from them
+    from snnapp.core.network._layers import describe
+
+    params = describe(net).parameters
     if params > MAX_PARAMETERS:
         raise ConfigError(f"network: its sizes make {params:,} parameters; at most {MAX_PARAMETERS:,} are accepted")
     if len(net.cond_params) > 32:
