@@ -4,8 +4,9 @@ The step graph is what the edge runtime and the app run: inputs are the encoded 
 of each modality and every neuron layer's state; outputs are the output spikes and membrane, the
 hidden spikes the app draws, and the new state. The host loops over the steps and owns the state
 (onnxruntime keeps none; zeros are a reset). A multimodal graph also takes ``image_mask`` and
-``audio_mask`` ``[B]`` (1 present, 0 absent): an absent branch still runs on zeros but adds
-nothing to the output neurons, exactly as ``SpikingDigitNet.forward`` masks modalities.
+``audio_mask`` ``[B]`` (1 present, 0 absent), passed to the step like any input: an absent branch
+still runs on zeros but adds nothing to the output neurons, exactly as ``SpikingDigitNet.forward``
+masks modalities.
 
 The window graph unrolls all T steps (T fixed) from rest and returns the spike counts: one call
 per batch, for batch work. Both use the legacy TorchScript exporter (seconds, weights inside the
@@ -45,18 +46,6 @@ WINDOW_ONNX = "model_window.onnx"
 HIDDEN = ("image_hidden", "audio_hidden")
 
 
-class _MaskedReadout(nn.Module):
-    """A branch's readout whose input spikes are multiplied by a per-sample mask set per call."""
-
-    def __init__(self, linear: nn.Module) -> None:
-        super().__init__()
-        self.linear = linear
-        self.mask: Tensor | None = None
-
-    def forward(self, s: Tensor) -> Tensor:
-        return self.linear(s if self.mask is None else s * self.mask.view(-1, *([1] * (s.dim() - 1))))
-
-
 def step_io(net: SpikingDigitNet) -> tuple[list[str], list[str]]:
     """Input and output names of the step graph, in order."""
     cfg = net.cfg
@@ -69,24 +58,19 @@ def step_io(net: SpikingDigitNet) -> tuple[list[str], list[str]]:
 
 
 class StepGraph(nn.Module):
-    """``SpikingDigitNet.step`` with flat tensor inputs and outputs, for the exporter."""
+    """``SpikingDigitNet.step`` with flat tensor inputs and outputs, for the exporter; the masks of
+    a multimodal graph are two of the inputs, passed to the step like the others."""
 
     def __init__(self, net: SpikingDigitNet) -> None:
         super().__init__()
         self.net = copy.deepcopy(net).eval()
-        self.multimodal = net.cfg.mode == "multimodal"
-        if self.multimodal:
-            self.net.out_image = _MaskedReadout(self.net.out_image)
-            self.net.out_audio = _MaskedReadout(self.net.out_audio)
         self.inputs, self.outputs = step_io(net)
 
     def forward(self, *args: Tensor) -> tuple[Tensor, ...]:
         given = dict(zip(self.inputs, args))
-        if self.multimodal:
-            self.net.out_image.mask = given["image_mask"]
-            self.net.out_audio.mask = given["audio_mask"]
         state = tuple(given[n] for n in self.net.state_names())
-        out = self.net.step(given.get("image_t"), given.get("audio_t"), state)
+        out = self.net.step(given.get("image_t"), given.get("audio_t"), state,
+                            given.get("image_mask"), given.get("audio_mask"))
         hidden = [out.hidden[h] for h in HIDDEN if h in self.outputs]
         return (out.out_spikes, out.out_mem, *hidden, *out.state)
 
@@ -111,15 +95,15 @@ class WindowGraph(nn.Module):
 
 
 def _dummy(net: SpikingDigitNet, names: list[str], batch: int, window: bool, static_image: bool) -> tuple[Tensor, ...]:
-    cfg, T = net.cfg, net.cfg.num_steps
+    T = net.cfg.num_steps
     state = dict(zip(net.state_names(), net.initial_state(batch)))
     out = []
     for n in names:
         if n in ("image_t", "image"):
-            shape = (batch, cfg.image_in_channels, 28, 28)
+            shape = (batch,) + net.layers.input_shape("image")
             out.append(torch.rand(((T,) if window and not static_image else ()) + shape))
         elif n in ("audio_t", "audio"):
-            out.append(torch.rand(((T,) if window else ()) + (batch, cfg.audio_in_features)))
+            out.append(torch.rand(((T,) if window else ()) + (batch,) + net.layers.input_shape("audio")))
         elif n.endswith("_mask"):
             out.append(torch.ones(batch))
         else:
