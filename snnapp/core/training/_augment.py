@@ -51,14 +51,32 @@ def augment_images(x: Tensor, gen: torch.Generator, strength: float = 1.0) -> Te
 MAX_TIME_MASK, MAX_COEF_MASK = 0.125, 0.15
 
 
-def mask_features(frames: np.ndarray, rng: np.random.Generator, masks: int) -> np.ndarray:
+def mask_features(frames: np.ndarray, rng: np.random.Generator, masks: int, blocks: int = 1) -> np.ndarray:
     """A copy of ``[B, frames, coefficients]`` features with ``masks`` time masks and ``masks``
     coefficient masks per example, each set to 0 (the features' mean after per-utterance
     normalisation). A mask's width is drawn from 0 up to an eighth of the frames (time) or 15 %
-    of the coefficients, its start uniformly; masks may overlap."""
+    of the coefficients, its start uniformly; masks may overlap.
+
+    ``blocks``: the coefficients are that many equal blocks of the same bands (the MFCC, then
+    their deltas: 2); a coefficient mask covers the same bands in every block, so it never
+    straddles the boundary between two blocks, and a masked band is gone with its deltas."""
     out = np.array(frames, dtype=np.float32, copy=True)
     if masks <= 0 or out.size == 0:
         return out
+    b, t, c = out.shape
+    if blocks < 1 or c % blocks:
+        raise ValueError(f"{c} coefficients do not split into {blocks} equal blocks")
+    bands = c // blocks
+    for axis, size, widest in ((1, t, max(1, int(MAX_TIME_MASK * t))), (2, bands, max(1, int(MAX_COEF_MASK * bands)))):
+        width = rng.integers(0, widest + 1, size=(b, masks))
+        start = np.floor(rng.random((b, masks)) * (size - width + 1)).astype(np.int64)
+        pos = np.arange(size)
+        hit = ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(axis=1)  # [B, size]
+        if axis == 1:
+            out[hit] = 0.0
+        else:
+            out.transpose(0, 2, 1)[np.tile(hit, (1, blocks))] = 0.0
+    return out
     b, t, c = out.shape
     for axis, size, widest in ((1, t, max(1, int(MAX_TIME_MASK * t))), (2, c, max(1, int(MAX_COEF_MASK * c)))):
         width = rng.integers(0, widest + 1, size=(b, masks))

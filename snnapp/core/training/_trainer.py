@@ -217,7 +217,9 @@ def _train_epoch(cfg: TrainConfig, epoch: int, net, opt, sched, loss_fn, train_e
     pairs = _epoch_pairs(train_ex, rng)
     order = rng.permutation(len(train_ex))
     image_aug = (lambda x: augment_images(x, aug_gen)) if cfg.augment else None
-    audio_aug = (lambda f, r: mask_features(f, r, cfg.feature_masks)) if cfg.augment and cfg.feature_masks else None
+    blocks = 2 if cfg.audio.deltas else 1  # the MFCC, then their deltas
+    audio_aug = (lambda f, r: mask_features(f, r, cfg.feature_masks, blocks)) if cfg.augment and cfg.feature_masks \
+        else None
     batches = (len(train_ex) + cfg.batch_size - 1) // cfg.batch_size
     net.train()
     progress.epoch_start(epoch, cfg.epochs, batches)

@@ -65,5 +65,19 @@ def test_tiny_feature_maps_and_empty_batches():
 
 @pytest.mark.parametrize("masks", [-1, 9])
 def test_the_number_of_masks_is_checked(masks: int):
-    with pytest.raises(ConfigError, match="feature masks"):
+    with pytest.raises(ConfigError, match="feature_masks: .* is outside 0-8"):
         TrainConfig(feature_masks=masks)
+
+
+def test_a_coefficient_mask_covers_the_same_bands_of_the_mfcc_and_their_deltas():
+    """With deltas the features are two blocks of the same bands; a mask never straddles them."""
+    x = _frames(b=256, c=26)
+    y = mask_features(x, np.random.default_rng(3), masks=2, blocks=2)
+    coefs = (y == 0).all(axis=1)  # [B, 26]: masked coefficients
+    assert np.array_equal(coefs[:, :13], coefs[:, 13:])
+    assert coefs.any()
+    # without blocks, some masks do cross the middle of the same features
+    one = (mask_features(x, np.random.default_rng(3), masks=2) == 0).all(axis=1)
+    assert not np.array_equal(one[:, :13], one[:, 13:])
+    with pytest.raises(ValueError, match="equal blocks"):
+        mask_features(_frames(c=25), np.random.default_rng(0), masks=1, blocks=2)
