@@ -20,6 +20,8 @@ from snnapp.core.errors import SnnappError
 from snnapp.core.preprocess import audio_features, image_features
 from snnapp.core.runtime import Backend, Encoded, Result, open_backend
 
+from ._messages import error_text
+
 SLOTS = ("image", "audio", "multimodal")
 
 
@@ -105,7 +107,7 @@ class Engine:
                 kind = "auto" if backend == "onnx" else backend
                 self.backends[slot] = open_backend(path, kind, device)
             except SnnappError as exc:
-                self.errors[slot] = str(exc)
+                self.errors[slot] = error_text(exc)
             except Exception as exc:  # a backend library failing in its own way (e.g. a provider)
                 self.errors[slot] = f"{path}: {type(exc).__name__}: {exc}"
 
@@ -160,7 +162,7 @@ class Engine:
             img, aud = self._features(b, image, audio, cache)
             return (*run_traced(b, self._encode(b, img, aud)), img, aud)
         except SnnappError as exc:
-            errors[slot] = str(exc)
+            errors[slot] = error_text(exc)
         except Exception as exc:  # the window must survive any failure of a backend
             errors[slot] = f"{type(exc).__name__}: {exc}"
         return None

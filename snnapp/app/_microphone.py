@@ -23,6 +23,8 @@ from snnapp.core.errors import InputError
 from snnapp.core.runtime._listen import CHUNK_S, file_chunks
 from snnapp.core.vad import Segmenter, VadConfig
 
+from ._messages import error_text
+
 log = logging.getLogger(__name__)
 
 LEVEL_FLOOR_DB = -100.0  # on_level's value for digital silence
@@ -206,7 +208,7 @@ class MicSource:
             try:
                 rate, chunks = file_chunks(path, self._stop, realtime=True)
             except InputError as exc:
-                self._call(self._on_error, str(exc))
+                self._call(self._on_error, error_text(exc))
                 return
             self._reset(rate)
             for c in chunks:
@@ -228,7 +230,7 @@ class MicSource:
             sd = _sounddevice()
             stream, q, finished = self._open(sd)
         except InputError as exc:
-            self._error(str(exc))
+            self._error(error_text(exc))
             return
         while True:
             try:

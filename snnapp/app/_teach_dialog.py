@@ -17,6 +17,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QThread, pyqtSignal
 from PyQt6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from ._messages import error_text
 from ._pad import DrawingPad
 from ._teach import TeachSession
 
@@ -77,7 +78,7 @@ class _TuneJob(QObject):
             self.failed.emit("cancelled; the model in use is unchanged")
             return
         except Exception as exc:  # reported in the dialog; the app keeps running
-            self.failed.emit(str(exc) or type(exc).__name__)
+            self.failed.emit(error_text(exc))
             return
         try:  # ONNX graphs too, so the onnx backend and the edge install can run the new model
             from snnapp.core.export import export_onnx

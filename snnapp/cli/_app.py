@@ -9,7 +9,7 @@ import typer
 
 from snnapp.core.errors import SnnappError
 
-from ._common import DataDirOption, fail
+from ._common import DataDirOption, fail, one_line
 
 
 def app_command(
@@ -47,5 +47,5 @@ def app_command(
                                   quit_after=quit_after, settings_file=settings_file,
                                   data_dir=None if data_dir is None else str(data_dir)))
     except (ValueError, SnnappError) as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     raise typer.Exit(code)

@@ -8,7 +8,7 @@ from typing import Annotated, Iterator, NoReturn, Optional
 
 import typer
 
-from snnapp.core.errors import SnnappError
+from snnapp.core.errors import Hint, SnnappError, plain
 
 DataDirOption = Annotated[
     Optional[Path],
@@ -34,6 +34,36 @@ class ReaderGone(OutputError):
     """Standard output is a pipe whose reader went away: nothing more is wanted."""
 
 
+#: Each kind of remedy (:class:`~snnapp.core.errors.Hint`) said as the command's options; a kind not
+#: here is said in the core's plain words.
+_AS_OPTIONS = {
+    "device": lambda v: f"use --device {v}",
+    "backend": lambda v: f"use --backend {v}",
+    "export": lambda v: f"run `snnapp export {v}`",
+    "model": lambda v: "pass --model DIR",
+    "data_dir": lambda v: f"set --data-dir (or SNNAPP_DATA_DIR) to {v}",
+    "download": lambda v: f"run `snnapp data download {v}`",
+    "resume": lambda v: "train without --resume",
+    "out": lambda v: "use another --out",
+    "audio_file": lambda v: "replay a file with --audio-file",
+    "mic": lambda v: "pass --device with an index or a name",
+    "study": lambda v: "choose another --study name",
+    "sampler": lambda v: "leave out --sampler",
+    "objectives": lambda v: f"use --method {v} with --objectives",
+}
+
+
+def as_options(hint: Hint) -> str:
+    """``hint`` said as the command line's options (``use --device cpu``)."""
+    say = _AS_OPTIONS.get(hint.kind)
+    return say(hint.value) if say is not None else plain(hint)
+
+
+def one_line(exc: BaseException) -> str:
+    """The one line for ``exc``: what went wrong, and the remedy as the command's options."""
+    return exc.render(as_options) if isinstance(exc, SnnappError) else str(exc)
+
+
 def fail(message: str) -> NoReturn:
     """Print ``error: message`` in red on stderr, no traceback, and exit with :data:`EXIT_ERROR`."""
     from rich.console import Console
@@ -51,7 +81,7 @@ def user_errors() -> Iterator[None]:
     except ReaderGone:
         raise typer.Exit(EXIT_READER_GONE) from None
     except SnnappError as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     except KeyboardInterrupt:
         from rich.console import Console
 

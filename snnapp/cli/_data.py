@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import DataDirOption, fail
+from ._common import DataDirOption, fail, one_line
 
 data_app = typer.Typer(
     help="Check and download the data sets (MNIST handwritten digits, FSDD spoken digits).",
@@ -34,7 +34,7 @@ def status_command(data_dir: DataDirOption = None) -> None:
     try:
         rows = status(folder)
     except SnnappError as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     table = Table(title=f"data sets in {folder}")
     for column in ("data set", "present", "verified", "detail"):
         table.add_column(column, overflow="fold")
@@ -80,7 +80,7 @@ def download_command(
             if tasks:
                 bar.stop()
     except SnnappError as exc:
-        fail(str(exc))
+        fail(one_line(exc))
     out = Console()
     for path in paths:
         out.print(f"[green]ok[/green] {path}", soft_wrap=True)

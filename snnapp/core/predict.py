@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnapp.core.errors import InputError, ModelError, SnnappError
+from snnapp.core.errors import Hint, InputError, ModelError, SnnappError
 from snnapp.core.modelio import ModelFolder, load_model, shown
 from snnapp.core.preprocess import audio_features, image_features
 
@@ -26,7 +26,7 @@ def shipped_model(mode: str) -> Path:
     """The folder of the model shipped with the package for ``mode``."""
     path = ASSETS / "models" / mode
     if not path.is_dir():
-        raise ModelError(f"{path}: no shipped {mode} model in this installation; pass --model DIR")
+        raise ModelError(f"{path}: no shipped {mode} model in this installation", hint=Hint("model"))
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnapp.core.errors import ModelError
+from snnapp.core.errors import Hint, ModelError
 from snnapp.core.modelio import ModelFolder
 from snnapp.core.network import SpikingDigitNet
 
@@ -15,7 +15,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu")
+        raise ModelError(f"device {device!r} asked for, but torch sees no CUDA GPU here", hint=Hint("device", "cpu"))
     try:
         return torch.device(device)
     except RuntimeError as exc:

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import optuna
 
-from snnapp.core.errors import ConfigError
+from snnapp.core.errors import ConfigError, Hint
 
 from ._space import SearchSpace
 
@@ -26,7 +26,7 @@ class SearchMethod:
 
     def __init__(self, sampler: str | None = None) -> None:
         if sampler is not None:
-            raise ConfigError(f"--sampler applies to bayes only, not to {self.name}")
+            raise ConfigError(f"a sampler applies to bayes only, not to {self.name}", hint=Hint("sampler"))
         self.sampler_name: str | None = sampler
 
     @property

@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from snnapp.core.errors import SnnappError
+from snnapp.core.errors import Hint, SnnappError
 
 #: The Optuna versions the project supports (``pyproject.toml`` says the same); the shims below are
 #: tested against the lowest and the installed one.
@@ -292,10 +292,10 @@ def problems() -> list[str]:
 
 
 def mismatch(missing: Sequence[str], version: str | None = None) -> OptunaMismatch:
-    """The one-line error that Optuna ``version`` lacks ``missing``."""
+    """The one-line error that Optuna ``version`` lacks ``missing``; its hint installs a supported one."""
     shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-    return OptunaMismatch(f"optuna {version or optuna.__version__} lacks what snnapp's tuning relies on "
-                          f"({shown}); snnapp supports optuna {SUPPORTED}")
+    return OptunaMismatch(f"optuna {version or optuna.__version__} lacks what snnapp's tuning relies on ({shown})",
+                          hint=Hint("install", f"optuna{SUPPORTED}"))
 
 
 def require() -> None:

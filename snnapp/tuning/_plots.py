@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from snnapp.core._atomic import write_claimed
-from snnapp.core.errors import ConfigError
+from snnapp.core.errors import ConfigError, Hint
 
 from ._paths import study_file_name
 
@@ -40,7 +40,8 @@ def write_plots(study: optuna.Study, folder: Path) -> tuple[list[Path], list[str
         import matplotlib.pyplot as plt
         from optuna.visualization import matplotlib as vis
     except ImportError:
-        raise ConfigError("--plots needs matplotlib: pip install matplotlib (or the 'train' extra)") from None
+        raise ConfigError("the plots need matplotlib",
+                          hint=(Hint("install", "matplotlib"), Hint("install", "snnapp[train]"))) from None
     multi = len(study.directions) > 1
     target = {"target": _accuracy, "target_name": "validation accuracy"} if multi else \
         {"target_name": "validation accuracy"}

@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from snnapp.core._atomic import shown
-from snnapp.core.errors import ConfigError, SnnappError
+from snnapp.core.errors import ConfigError, Hint, SnnappError
 
 from . import _optuna_compat as compat
 from ._redact import parse_url, public_url, redact, scrub
@@ -390,11 +390,11 @@ def check_same_study(name: str, stored: dict[str, Any], wanted: dict[str, Any]) 
     """Refuse to resume a study with other settings: a study is never silently mixed or overwritten."""
     diff = [k for k in wanted if k in stored and stored[k] != wanted[k]]
     if "mode" not in stored:
-        raise ConfigError(f"study {name!r} exists but was not made by snnapp tune; choose another --study name")
+        raise ConfigError(f"study {name!r} exists but was not made by snnapp tune", hint=Hint("study"))
     if stored.get("mode") != wanted.get("mode"):
-        raise ConfigError(f"study {name!r} tunes the {stored.get('mode')} network, not {wanted.get('mode')}; "
-                          "choose another --study name")
+        raise ConfigError(f"study {name!r} tunes the {stored.get('mode')} network, not {wanted.get('mode')}",
+                          hint=Hint("study"))
     if diff:
         detail = ", ".join(f"{k} {stored[k]!r} (asked {wanted[k]!r})" for k in diff)
-        raise ConfigError(f"study {name!r} was run with other settings: {detail}; choose another --study name "
-                          "or run it with its own settings")
+        raise ConfigError(f"study {name!r} was run with other settings: {detail}",
+                          hint=(Hint("study"), Hint("say", "run it with its own settings")))

@@ -26,7 +26,7 @@ import optuna
 import platformdirs
 from optuna.trial import FrozenTrial, TrialState
 
-from snnapp.core.errors import ConfigError, SnnappError
+from snnapp.core.errors import ConfigError, Hint, SnnappError
 
 from . import _optuna_compat as compat
 from ._defaults import base_config, check_fixed, check_trial_configs, default_space
@@ -114,7 +114,7 @@ def _check_method(settings: TuneSettings, space: SearchSpace) -> None:
     """The method can search this space for these objectives (errors before anything is stored)."""
     method = get_method(settings.method, settings.sampler)
     if len(settings.objectives) > 1 and not method.multi_objective:
-        raise ConfigError(f"{method.name} optimises one objective; use bayes, random or grid with --objectives")
+        raise ConfigError(f"{method.name} optimises one objective", hint=Hint("objectives", "bayes, random or grid"))
     if settings.method == "grid":
         space.grid()  # errors about the grid
 
@@ -278,8 +278,8 @@ def optimize(study: optuna.Study, objective: Objective, total: int | None, timeo
                     raise StudyInterrupted(study.study_name, _requeue_interrupted(study, objective, total)) from None
                 except ConfigError as exc:
                     # settings training refuses: every further trial would fail alike, so the study stops
-                    raise ConfigError(f"study {study.study_name!r}: trial {objective.current} cannot train ({exc}); "
-                                      "the study is stopped") from None
+                    raise ConfigError(f"study {study.study_name!r}: trial {objective.current} cannot train "
+                                      f"({exc.problem}); the study is stopped", hint=exc.hints) from None
                 except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
                     if not compat.is_tell_of_finished_trial(exc):
                         raise

@@ -26,6 +26,7 @@ def test_an_unknown_input_device_is_one_line(sounddevice, device: str, named: st
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {named}: no such input device"), res.stderr
     assert "python -m sounddevice` lists all devices" in lines[0]
+    assert lines[0].endswith("; pass --device with an index or a name"), lines[0]
     inputs = [d for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
     for d in inputs:  # the devices there are, by index and name
         assert f"{d['index']} {d['name']!r}" in lines[0]

@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from snnapp.cli import app
-from snnapp.core.errors import ModelError, SnnappError
+from snnapp.core.errors import Hint, ModelError, SnnappError
 from snnapp.core.modelio import WEIGHTS, ModelConfig, save_model
 from snnapp.core.network import NetworkConfig, SpikingDigitNet
 from snnapp.core.predict import IMAGE_SUFFIXES, Predictor, files_in, shipped_model
@@ -166,9 +166,11 @@ def test_missing_shipped_model_is_a_one_line_error(monkeypatch: pytest.MonkeyPat
     import snnapp.core.predict as predict_module
 
     monkeypatch.setattr(predict_module, "ASSETS", tmp_path)
-    _one_line_error(_invoke(["predict", "--image", IMAGES[0]]), "no shipped image model")
-    with pytest.raises(ModelError, match="pass --model"):
+    _one_line_error(_invoke(["predict", "--image", IMAGES[0]]), "no shipped image model in this installation; "
+                                                                 "pass --model DIR")
+    with pytest.raises(ModelError, match="no shipped audio model") as info:
         shipped_model("audio")
+    assert info.value.hint == Hint("model") and "--" not in str(info.value)
 
 
 def test_damaged_model_predict(damaged_model: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from snnapp.cli._common import one_line
 from snnapp.core.errors import ModelError
 from snnapp.core.export import WINDOW_ONNX, export_onnx, step_io
 from snnapp.core.modelio import load_model, write_manifest
@@ -70,8 +71,11 @@ def test_stale_export_is_refused(exported, tmp_path: Path) -> None:
 def test_missing_onnx_and_auto_choice(tmp_path: Path, exported) -> None:
     folder = make_model(tmp_path / "m", "audio")
     assert open_backend(folder).name == "torch"
-    with pytest.raises(ModelError, match="snnapp export"):
+    with pytest.raises(ModelError, match="no model.onnx") as info:
         open_backend(folder, "onnx")
+    assert [h.kind for h in info.value.hints] == ["export", "backend"] and info.value.hints[1].value == "torch"
+    assert "--" not in str(info.value) and "export the ONNX graphs of" in str(info.value)
+    assert one_line(info.value).endswith(f"run `snnapp export {info.value.hints[0].value}`, or use --backend torch")
     assert open_backend(exported("audio")).name == "onnx"
     with pytest.raises(ModelError, match="unknown backend"):
         open_backend(folder, "tflite")

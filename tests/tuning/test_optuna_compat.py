@@ -17,6 +17,7 @@ from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 from snnapp.cli import app
+from snnapp.core.errors import Hint
 from snnapp.tuning import _optuna_compat as compat
 from snnapp.tuning import open_storage
 
@@ -44,8 +45,9 @@ def test_a_missing_internal_is_one_line_naming_it_and_the_supported_versions(mon
     with pytest.raises(compat.OptunaMismatch) as err:
         open_storage(f"sqlite:///{tmp_path / 's.db'}")  # refused before anything is opened
     assert str(err.value) == (f"optuna {optuna.__version__} lacks what snnapp's tuning relies on "
-                              f"(optuna.storages.RetryHeartbeatStaleTrialCallback); snnapp supports optuna "
-                              f"{compat.SUPPORTED}")
+                              f"(optuna.storages.RetryHeartbeatStaleTrialCallback); "
+                              f"pip install 'optuna{compat.SUPPORTED}'")
+    assert err.value.hint == Hint("install", f"optuna{compat.SUPPORTED}")
     assert not (tmp_path / "s.db").exists()
     res = CliRunner().invoke(app, ["tune", "report", "--storage", f"sqlite:///{tmp_path / 's.db'}"])
     assert res.exit_code == 2 and "Traceback" not in res.output

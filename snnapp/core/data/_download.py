@@ -38,7 +38,7 @@ from snnapp.core.data._manifest import (
     mnist_file_problem,
     remember_md5,
 )
-from snnapp.core.errors import DataError
+from snnapp.core.errors import DataError, Hint
 
 MNIST_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -52,7 +52,9 @@ _CHUNK = 1 << 16
 #: ``progress(label, bytes_done, bytes_total_or_None)``, called as each chunk arrives.
 ProgressCallback = Callable[[str, int, int | None], None]
 
-_LOCAL_COPY = "or set SNNAPP_DATA_DIR / --data-dir to a folder that has mnist/ and fsdd/recordings/"
+#: The other remedy of a data set that cannot be had: a data folder that has it.
+_OTHER_FOLDER = Hint("data_dir", "a folder that has mnist/ and fsdd/recordings/")
+_WRITABLE = Hint("data_dir", "a writable folder")
 
 
 class _TransferError(DataError):
@@ -117,7 +119,7 @@ def _fetch(url: str, part: Path, label: str, progress: ProgressCallback | None, 
     try:
         out = open(part, "wb")
     except OSError as exc:
-        raise DataError(f"cannot write {part} ({exc}); choose a writable --data-dir") from exc
+        raise DataError(f"cannot write {part} ({exc})", hint=_WRITABLE) from exc
     with out:
         try:
             with opener.open(request, timeout=timeout) as response:
@@ -178,9 +180,9 @@ def _download_mnist(
             break
         else:
             raise DataError(
-                f"could not download MNIST file {target}: " + "; ".join(failures)
-                + f". To supply a local copy, put {name}.gz (or the uncompressed {name}) in {folder}, "
-                + _LOCAL_COPY
+                f"could not download MNIST file {target}: " + "; ".join(failures),
+                hint=(Hint("say", f"to supply a local copy, put {name}.gz (or the uncompressed {name}) in {folder}"),
+                      _OTHER_FOLDER),
             )
     return result
 
@@ -269,8 +271,9 @@ def _download_fsdd(data_dir: Path, url: str, progress: ProgressCallback | None, 
             _fetch(url, part, f"fsdd-{FSDD_TAG}.zip", progress, timeout)
         except _TransferError as exc:
             raise DataError(
-                f"could not download the FSDD recordings for {recordings}: {exc}. To supply a local copy, "
-                f"put the {FSDD_FILE_COUNT} WAV files of FSDD {FSDD_TAG} in {recordings}, " + _LOCAL_COPY
+                f"could not download the FSDD recordings for {recordings}: {exc}",
+                hint=(Hint("say", f"to supply a local copy, put the {FSDD_FILE_COUNT} WAV files of FSDD {FSDD_TAG} "
+                                  f"in {recordings}"), _OTHER_FOLDER),
             ) from exc
         staging = Path(tempfile.mkdtemp(prefix=f".recordings-{os.getpid()}-", dir=recordings.parent))
         try:
@@ -293,7 +296,7 @@ def _mkdir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create {folder} ({exc}); choose a writable --data-dir") from exc
+        raise DataError(f"cannot create {folder} ({exc})", hint=_WRITABLE) from exc
 
 
 def download(

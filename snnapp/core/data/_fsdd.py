@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from snnapp.core.data._manifest import fsdd_recordings_dir
-from snnapp.core.errors import DataError
+from snnapp.core.errors import DataError, Hint
 
 #: The six speakers of release v1.0.10, in alphabetical order.
 FSDD_SPEAKERS: tuple[str, ...] = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
@@ -53,8 +53,9 @@ def list_fsdd(data_dir: str | Path, split: Literal["train", "test", "all"] = "al
     folder = fsdd_recordings_dir(Path(data_dir))
     if not folder.is_dir():
         raise DataError(
-            f"FSDD recordings folder missing: {folder}; run `snnapp data download fsdd`, put the WAV "
-            "files there, or set SNNAPP_DATA_DIR / --data-dir to a folder that has mnist/ and fsdd/recordings/"
+            f"FSDD recordings folder missing: {folder}",
+            hint=(Hint("download", "fsdd"), Hint("say", "put the WAV files there"),
+                  Hint("data_dir", "a folder that has mnist/ and fsdd/recordings/")),
         )
     try:
         with os.scandir(folder) as entries:
@@ -64,8 +65,7 @@ def list_fsdd(data_dir: str | Path, split: Literal["train", "test", "all"] = "al
     clips = [c for c in (parse_fsdd_name(folder / n) for n in names) if c is not None]
     if not clips:
         raise DataError(
-            f"{folder}: holds no FSDD recordings (files named like 0_george_0.wav); "
-            "run `snnapp data download fsdd`"
+            f"{folder}: holds no FSDD recordings (files named like 0_george_0.wav)", hint=Hint("download", "fsdd")
         )
     if split == "test":
         clips = [c for c in clips if c.take < FSDD_TEST_TAKES]

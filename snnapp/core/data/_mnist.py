@@ -24,7 +24,7 @@ from snnapp.core.data._manifest import (
     mnist_dir,
     remember_md5,
 )
-from snnapp.core.errors import DataError
+from snnapp.core.errors import DataError, Hint
 
 _IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 _LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
@@ -32,10 +32,11 @@ _SIDE = 28
 #: More items than this is not an MNIST file, whatever its header says (784 MB of images).
 MAX_ITEMS = 1_000_000
 _CHUNK = 1 << 20
-_HOW_TO_GET = (
-    "run `snnapp data download mnist`, put the file at that path (gzip or uncompressed), "
-    "or set SNNAPP_DATA_DIR / --data-dir to a folder that has mnist/ and fsdd/recordings/"
-)
+#: How to get a missing MNIST file: download it, put it there, or use a data folder that has it.
+_HOW_TO_GET = (Hint("download", "mnist"), Hint("say", "put the file at that path (gzip or uncompressed)"),
+               Hint("data_dir", "a folder that has mnist/ and fsdd/recordings/"))
+#: A damaged MNIST file: the download replaces it.
+_GET_AGAIN = Hint("download", "mnist")
 
 
 def _parse_header(path: Path, header: bytes, images: bool) -> tuple[int, int]:
@@ -85,7 +86,7 @@ def _read_idx(path: Path, images: bool, reference_size: int | None = None) -> tu
             if reference_size is not None and expected != reference_size:
                 items = (reference_size - header_size) // (_SIDE * _SIDE if images else 1)
                 raise DataError(f"{path}: header says {count} items, the MNIST file has {items}; it is corrupt "
-                                "or not the original MNIST. Delete it and run `snnapp data download mnist`")
+                                "or not the original MNIST", hint=_GET_AGAIN)
             if not compressed:
                 actual = path.stat().st_size
                 if actual != expected:
@@ -128,7 +129,7 @@ def _check_md5(path: Path, content: bytearray, name: str) -> None:
     if md5 != expected:
         raise DataError(
             f"{path}: content md5 {md5} is not the MNIST reference {expected}; the file is corrupt "
-            "or not the original MNIST. Delete it and run `snnapp data download mnist`"
+            "or not the original MNIST", hint=_GET_AGAIN
         )
 
 
@@ -148,7 +149,7 @@ def load_mnist(
     for name, images in zip(MNIST_SPLIT_FILES[split], (True, False)):
         path = find_mnist_file(folder, name)
         if path is None:
-            raise DataError(f"MNIST {split} file missing: {folder / name} (or {name}.gz); {_HOW_TO_GET}")
+            raise DataError(f"MNIST {split} file missing: {folder / name} (or {name}.gz)", hint=_HOW_TO_GET)
         count, content = _read_idx(path, images, MNIST_FILES[name][1] if verify else None)
         if verify:
             _check_md5(path, content, name)

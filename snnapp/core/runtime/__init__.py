@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snnapp.core.errors import ModelError
+from snnapp.core.errors import Hint, ModelError
 from snnapp.core.modelio import ModelFolder, load_model
 
 from ._base import Backend, Encoded, Result, State, StepFrame
@@ -37,5 +37,6 @@ def open_backend(model: str | Path | ModelFolder, backend: str = "auto", device:
         try:
             return TorchBackend(folder, device=device, **options)
         except ImportError:
-            raise ModelError("the torch backend needs torch, which this installation lacks; use --backend onnx") from None
+            raise ModelError("the torch backend needs torch, which this installation lacks",
+                             hint=Hint("backend", "onnx")) from None
     raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from snnapp.core.errors import InputError, SnnappError
+from snnapp.core.errors import Hint, InputError, SnnappError
 from snnapp.core.preprocess import audio_features, stream_wav
 from snnapp.core.vad import Segmenter, Utterance, VadConfig
 
@@ -60,8 +60,8 @@ def mic_chunks(device: int | str | None, rate: int, stop: threading.Event) -> tu
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
-        raise InputError(f"the microphone needs the sounddevice package and PortAudio ({exc}); "
-                         "or replay a file with --audio-file") from None
+        raise InputError(f"the microphone needs the sounddevice package and PortAudio ({exc})",
+                         hint=Hint("audio_file")) from None
     _input_device(sd, device)
     q: queue.Queue[np.ndarray] = queue.Queue()
 
@@ -95,9 +95,8 @@ def _input_device(sd: Any, device: int | str | None) -> None:
     see = "`python -m sounddevice` lists all devices"
     if device is None:
         raise InputError(f"no default microphone: {there} (on Linux PulseAudio or PipeWire must be running; "
-                         f"{see}); pass --device, or replay a file with --audio-file")
-    raise InputError(f"microphone {device!r}: no such input device; {there} ({see}; pass --device with "
-                     "an index or a name)")
+                         f"{see})", hint=(Hint("mic"), Hint("audio_file")))
+    raise InputError(f"microphone {device!r}: no such input device; {there} ({see})", hint=Hint("mic"))
 
 
 def listen(backend: Backend, rate: int, chunks: Iterator[np.ndarray], emit: Callable[[dict], None],

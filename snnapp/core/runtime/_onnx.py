@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnapp.core.errors import ModelError
+from snnapp.core.errors import Hint, ModelError
 from snnapp.core.modelio import CONFIG, ONNX, WEIGHTS, ModelFolder, sha256_file, shown
 
 from ._base import Backend, Encoded, State, StepFrame
@@ -33,7 +33,8 @@ def _providers(device: str, providers: list[str] | None) -> list[str]:
         return providers
     if device.startswith("cuda"):
         if "CUDAExecutionProvider" not in available_providers():
-            raise ModelError(f"device {device!r} asked for, but this onnxruntime has no CUDA provider; use --device cpu")
+            raise ModelError(f"device {device!r} asked for, but this onnxruntime has no CUDA provider",
+                             hint=Hint("device", "cpu"))
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
@@ -50,7 +51,8 @@ class OnnxBackend(Backend):
         super().__init__(folder)
         path = Path(path) if path is not None else folder.path / ONNX
         if not path.is_file():
-            raise ModelError(f"{shown(folder.path)}: no {ONNX}; run `snnapp export {folder.path}` first, or use --backend torch")
+            raise ModelError(f"{shown(folder.path)}: no {ONNX}",
+                             hint=(Hint("export", str(folder.path)), Hint("backend", "torch")))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -79,11 +81,11 @@ class OnnxBackend(Backend):
             raise ModelError(f"{shown(path)}: a {meta.get('snnapp_kind')} graph, expected {kind}")
         for key, name in (("snnapp_weights_sha256", WEIGHTS), ("snnapp_config_sha256", CONFIG)):
             if key not in meta:  # every graph snnapp exports says which weights it holds
-                raise ModelError(f"{shown(path)}: no record of the weights it was exported from; "
-                                 f"run `snnapp export {self.folder.path}` again")
+                raise ModelError(f"{shown(path)}: no record of the weights it was exported from",
+                                 hint=Hint("export", str(self.folder.path)))
             if meta[key] != sha256_file(self.folder.path / name):
-                raise ModelError(f"{shown(path)}: exported from other {name} than the folder's; "
-                                 f"run `snnapp export {self.folder.path}` again")
+                raise ModelError(f"{shown(path)}: exported from other {name} than the folder's",
+                                 hint=Hint("export", str(self.folder.path)))
         return sess
 
     def _run(self, session, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -91,8 +93,8 @@ class OnnxBackend(Backend):
         try:
             return session.run(None, feed)
         except Exception as exc:  # onnxruntime's exception types are not importable portably
-            raise ModelError(f"{shown(self.folder.path)}: onnxruntime failed to run the graph ({exc}); "
-                             f"export it again with `snnapp export {self.folder.path}`") from None
+            raise ModelError(f"{shown(self.folder.path)}: onnxruntime failed to run the graph ({exc})",
+                             hint=Hint("export", str(self.folder.path))) from None
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         return dict(self._shapes)

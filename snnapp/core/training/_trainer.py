@@ -25,7 +25,7 @@ import torch
 
 from snnapp.core.data import draw_pairs
 from snnapp.core.encoders import audio_features_per_step, image_channels
-from snnapp.core.errors import ConfigError, ModelError, PathError
+from snnapp.core.errors import ConfigError, Hint, ModelError, PathError
 from snnapp.core.evaluation import evaluate_examples, run_examples
 from snnapp.core.examples import Examples, load_examples, make_batch
 from snnapp.core.modelio import (
@@ -166,23 +166,23 @@ _CHECKPOINT_KEYS = {"fingerprint": str, "epoch": int, "model": dict, "optimizer"
 def _read_checkpoint(path: Path, cfg: TrainConfig, dev: torch.device) -> dict:
     """A checkpoint of this run, read as data only (tensors, numbers, strings), never as code;
     checked before any data is loaded, so a wrong one is refused at once."""
-    advice = f"delete {path.parent} or train without --resume"
+    advice = (Hint("delete", str(path.parent)), Hint("resume"))
     try:
         with warnings.catch_warnings():  # torch's note on pickle protocols of foreign files
             warnings.simplefilter("ignore", UserWarning)
             ck = torch.load(path, map_location=dev, weights_only=True)
     except pickle.UnpicklingError:
         raise ModelError(f"{path}: refused, it holds objects other than tensors and numbers (loading it could "
-                         f"run code); not a checkpoint written by snnapp train; {advice}") from None
+                         "run code); not a checkpoint written by snnapp train", hint=advice) from None
     except Exception as exc:  # a damaged zip or pickle: RuntimeError, EOFError, ValueError, ...
-        raise ModelError(f"{path}: not a readable checkpoint ({type(exc).__name__}); {advice}") from None
+        raise ModelError(f"{path}: not a readable checkpoint ({type(exc).__name__})", hint=advice) from None
     bad = [k for k, t in _CHECKPOINT_KEYS.items()
            if not isinstance(ck, dict) or not isinstance(ck.get(k), t) or isinstance(ck.get(k), bool)]
     if bad:
-        raise ModelError(f"{path}: not a checkpoint of snnapp train (missing or wrong {', '.join(bad)}); {advice}")
+        raise ModelError(f"{path}: not a checkpoint of snnapp train (missing or wrong {', '.join(bad)})", hint=advice)
     if ck["fingerprint"] != _fingerprint(cfg):
-        raise ConfigError(f"{path}: the checkpoint belongs to a run with other settings; "
-                          "start afresh without --resume or use another --out")
+        raise ConfigError(f"{path}: the checkpoint belongs to a run with other settings",
+                          hint=(Hint("resume"), Hint("out")))
     return ck
 
 
@@ -203,8 +203,8 @@ def _restore(path: Path, ck: dict, net, opt, sched, steps_per_epoch: int) -> _Ru
         if {k: tuple(v.shape) for k, v in ck["best_model"].items()} != shapes:
             raise ValueError("its best weights do not fit the network")
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise ModelError(f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
-                         f"delete {path.parent} or train without --resume") from None
+        raise ModelError(f"{path}: damaged checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
+                         hint=(Hint("delete", str(path.parent)), Hint("resume"))) from None
     return _RunState(ck["epoch"] + 1, ck["best_acc"], ck["best_model"], ck["bad_epochs"], history, ck["train_time"])
 
 

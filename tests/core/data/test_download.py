@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from snnapp.cli._common import one_line
 from snnapp.core.data import _download as download_module
 from snnapp.core.data import download, list_fsdd, load_mnist, status
-from snnapp.core.errors import DataError
+from snnapp.core.errors import DataError, Hint
 from tests.loopback_http import Server, serve, server_url, stop
 
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -90,7 +91,10 @@ def test_offline_error_says_what_and_how(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in message
     assert "http://127.0.0.1:1/mnist/train-images-idx3-ubyte.gz" in message
-    assert "SNNAPP_DATA_DIR" in message and "--data-dir" in message
+    assert "to supply a local copy" in message and "--" not in message
+    assert info.value.hints[-1] == Hint("data_dir", "a folder that has mnist/ and fsdd/recordings/")
+    assert one_line(info.value).endswith("or set --data-dir (or SNNAPP_DATA_DIR) to a folder that has mnist/ "
+                                         "and fsdd/recordings/")
 
 
 def test_falls_back_to_second_mirror(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,8 +187,10 @@ def test_fsdd_download_that_is_not_a_zip(server: Server, tmp_path: Path) -> None
 
 
 def test_fsdd_http_error_names_target_and_remedy(server: Server, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"HTTP 404.*fsdd/recordings.*SNNAPP_DATA_DIR"):
+    with pytest.raises(DataError, match=r"HTTP 404.*fsdd/recordings") as info:
         download("fsdd", tmp_path, base_urls={"fsdd": server_url(server, "/plain/missing.zip")})
+    assert [h.kind for h in info.value.hints] == ["say", "data_dir"]
+    assert "SNNAPP_DATA_DIR" in one_line(info.value) and "--" not in str(info.value)
 
 
 def test_status_of_empty_dir(tmp_path: Path) -> None:

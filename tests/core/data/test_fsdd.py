@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from snnapp.cli._common import one_line
 from snnapp.core.data import FSDD_SPEAKERS, FsddClip, list_fsdd
 from snnapp.core.errors import DataError
 
@@ -36,8 +37,12 @@ def test_order_is_deterministic_and_numeric(shared_data: Path) -> None:
 
 
 def test_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"fsdd/recordings.*SNNAPP_DATA_DIR"):
+    with pytest.raises(DataError, match=r"fsdd/recordings") as info:
         list_fsdd(tmp_path, "train")
+    assert [h.kind for h in info.value.hints] == ["download", "say", "data_dir"]
+    assert one_line(info.value).endswith("; run `snnapp data download fsdd`, put the WAV files there, or set "
+                                         "--data-dir (or SNNAPP_DATA_DIR) to a folder that has mnist/ and "
+                                         "fsdd/recordings/")
 
 
 def test_folder_without_recordings(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from snnapp.cli._common import one_line
 from snnapp.core.data import load_mnist
 from snnapp.core.errors import DataError
 
@@ -57,9 +58,11 @@ def test_content_md5_is_the_reference(raw_test_files: dict[str, bytes]) -> None:
 
 
 def test_missing_file_names_path_and_remedy(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.*SNNAPP_DATA_DIR") as info:
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte") as info:
         load_mnist(tmp_path, "test")
     assert str(tmp_path / "mnist") in str(info.value)
+    assert [h.kind for h in info.value.hints] == ["download", "say", "data_dir"] and "--" not in str(info.value)
+    assert "run `snnapp data download mnist`" in one_line(info.value) and "SNNAPP_DATA_DIR" in one_line(info.value)
 
 
 def test_bad_split_is_rejected(shared_data: Path) -> None:
