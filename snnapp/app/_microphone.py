@@ -3,7 +3,7 @@
 Qt-free on purpose: the window wraps :class:`MicSource`'s three callbacks in signals. Audio comes
 from sounddevice (PortAudio), or from a WAV replayed at real-time pace as if it were the microphone,
 so a demo without a microphone behaves like one with. Utterances are cut by the same energy
-segmenter as ``snnapp listen`` (:mod:`snnapp.core.vad`), or by the user in push-to-talk mode.
+segmenter as ``snnapp listen`` (:class:`snnapp.core.runtime.Segmenter`), or by the user in push-to-talk mode.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from snnapp.core.errors import InputError
-from snnapp.core.runtime._listen import CHUNK_S, file_chunks
-from snnapp.core.vad import Segmenter, VadConfig
+from snnapp.core.runtime import CHUNK_S, Segmenter, VadConfig, file_chunks
 
 from ._messages import error_text
 

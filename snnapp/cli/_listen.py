@@ -24,8 +24,7 @@ def listen_command(
     """Detect each spoken digit by voice activity and print one JSON line per utterance; Ctrl-C or SIGTERM stops."""
     from snnapp.cli import require_stdout
     from snnapp.core.predict import shipped_model
-    from snnapp.core.runtime import open_backend
-    from snnapp.core.runtime._listen import file_chunks, listen, mic_chunks
+    from snnapp.core.runtime import file_chunks, listen, mic_chunks, open_backend
 
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)} \

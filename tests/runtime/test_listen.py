@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from snnapp.core import runtime
 from snnapp.core.preprocess import load_wav
-from snnapp.core.vad import Segmenter
+from snnapp.core.runtime import Segmenter, file_chunks, listen
 
 SAMPLES = Path(__file__).resolve().parents[2] / "snnapp" / "assets" / "samples" / "audio"
 
@@ -45,6 +46,25 @@ def test_segmenter_finds_each_utterance(sequence) -> None:
     assert Segmenter(rate).push(np.zeros(rate, np.float32)) == []  # silence is no utterance
 
 
+def test_listening_is_public_in_the_runtime() -> None:
+    from snnapp.core import vad
+
+    names = {"listen", "file_chunks", "mic_chunks", "CHUNK_S", "Segmenter", "Utterance", "VadConfig"}
+    assert names <= set(runtime.__all__) and all(hasattr(runtime, n) for n in runtime.__all__)
+    assert runtime.Segmenter is vad.Segmenter  # the one segmenter, under its public name
+
+
+def test_listen_predicts_each_utterance_of_a_replay(exported, sequence) -> None:
+    import threading
+
+    path, n = sequence
+    backend = runtime.open_backend(exported("audio"), "onnx")
+    rate, chunks = file_chunks(path, threading.Event(), realtime=False)
+    rows: list[dict] = []
+    assert listen(backend, rate, chunks, rows.append, threading.Event()) == n == len(rows)
+    assert all(r["digit"] in range(10) for r in rows)
+
+
 def test_listen_replay_prints_one_json_line_per_utterance(exported, sequence) -> None:
     path, n = sequence
     res = subprocess.run([sys.executable, "-c", "from snnapp.cli import main; main()", "listen", "--model", str(exported("audio")),
@@ -72,7 +92,6 @@ def test_a_recording_longer_than_one_digit_replays_in_bounded_memory(tmp_path) -
     import threading
 
     from snnapp.core.errors import InputError
-    from snnapp.core.runtime._listen import file_chunks
 
     rng = np.random.default_rng(1)
     wavs = sorted(SAMPLES.glob("*.wav"))

@@ -73,6 +73,20 @@ sys.meta_path.insert(0, _Refuse())
 """
 
 
+def test_the_listen_path_imports_without_torch() -> None:
+    """The runtime's public listening names (listen, the segmenter, the sources) load no torch."""
+    code = FINDER + textwrap.dedent("""
+        import json
+        from snnapp.core.runtime import CHUNK_S, Segmenter, VadConfig, file_chunks, listen, mic_chunks
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "snntorch", "optuna", "onnx", "nir",
+                                                                     "sounddevice", "librosa"))
+        print("LOADED", json.dumps(heavy))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
 def test_listen_cli_without_torch(exported, tmp_path: Path) -> None:
     """``snnapp listen --backend onnx`` replays a WAV with torch, snntorch, optuna, onnx and nir unimportable."""
     import numpy as np

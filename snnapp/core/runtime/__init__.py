@@ -1,8 +1,10 @@
-"""Inference backends behind one interface (torch, onnxruntime).
+"""Inference backends behind one interface (torch, onnxruntime), and listening with them.
 
 ``open_backend(folder, "onnx" | "torch" | "auto")`` gives a :class:`Backend`; ``run`` turns
 preprocessed inputs into spike counts, probabilities and digits, ``stream`` yields each step's
-spikes. Importing this package, or using the onnx backend, imports no torch.
+spikes. :func:`listen` cuts audio chunks (:func:`mic_chunks`, :func:`file_chunks`) into utterances
+with the :class:`Segmenter` (the one segmenter of every path: ``snnapp listen`` and the app) and
+predicts each. Importing this package, using the onnx backend or listening imports no torch.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from pathlib import Path
 
 from snnapp.core.errors import Hint, ModelError
 from snnapp.core.modelio import ModelFolder, load_model
+from snnapp.core.vad import Segmenter, Utterance, VadConfig
 
 from ._base import Backend, Encoded, Result, State, StepFrame
+from ._listen import CHUNK_S, file_chunks, listen, mic_chunks
 from ._onnx import OnnxBackend, available_providers
 from ._torch import TorchBackend
 
 BACKENDS = ("auto", "onnx", "torch")
 
-__all__ = ["BACKENDS", "Backend", "Encoded", "OnnxBackend", "Result", "State", "StepFrame", "TorchBackend",
-           "available_providers", "default_backend", "open_backend"]
+__all__ = ["BACKENDS", "CHUNK_S", "Backend", "Encoded", "OnnxBackend", "Result", "Segmenter", "State", "StepFrame",
+           "TorchBackend", "Utterance", "VadConfig", "available_providers", "default_backend", "file_chunks", "listen",
+           "mic_chunks", "open_backend"]
 
 
 def default_backend(folder: ModelFolder) -> str:
