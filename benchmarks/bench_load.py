@@ -161,8 +161,7 @@ def bench_listen(path: Path, timeline: Timeline, *, backend: str = "onnx", model
     into one ``listen`` loop, one segmenter over the whole recording; measured every ``every_s``
     seconds of audio."""
     from snnapp.core.predict import shipped_model
-    from snnapp.core.runtime import open_backend
-    from snnapp.core.runtime._listen import file_chunks, listen
+    from snnapp.core.runtime import file_chunks, listen, open_backend
 
     b = open_backend(model or shipped_model("audio"), backend, "cpu")
     stop = threading.Event()
