@@ -1,4 +1,11 @@
-"""Frozen settings dataclasses that go to and from ``config.json``.
+"""Frozen settings dataclasses that go to and from ``config.json``, and what each setting is.
+
+Every field of a settings dataclass is declared with :func:`setting`: its default, one line of
+help, and its bounds (``ge``/``gt``/``le``/``lt``); its choices are its ``Literal`` annotation. That
+declaration is the setting's one home: :func:`check_settings` enforces the bounds and choices when
+the dataclass is made, and the CLI's options, the tuner's space and the model card read the same
+declaration (see :mod:`snnapp.core.training._settings`). Rules between settings (n_mfcc <= n_mels)
+stay in the dataclass's ``__post_init__``.
 
 Values read from a file are checked against the field's annotation before the dataclass is
 built: a string where a number belongs, NaN or infinity, a float that is not a whole number for
@@ -37,6 +44,113 @@ def short_repr(value: Any) -> str:
 
 def _fail(where: str, want: str, value: Any) -> ConfigError:
     return ConfigError(f"{where}: expected {want}, got {short_repr(value)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The range of a numeric setting; ``None``: no bound on that side."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def holds(self, value: float) -> bool:
+        return not ((self.ge is not None and not value >= self.ge) or (self.gt is not None and not value > self.gt)
+                    or (self.le is not None and not value <= self.le) or (self.lt is not None and not value < self.lt))
+
+    @property
+    def low(self) -> float | None:
+        return self.ge if self.ge is not None else self.gt
+
+    @property
+    def high(self) -> float | None:
+        return self.le if self.le is not None else self.lt
+
+    def text(self) -> str:
+        """The range in words: ``1-1000``, ``above 0``, ``at least 0 and below 1``."""
+        if self.ge is not None and self.le is not None:
+            return f"{_num(self.ge)}-{_num(self.le)}"
+        parts = [f"{word} {_num(v)}" for word, v in (("at least", self.ge), ("above", self.gt),
+                                                     ("at most", self.le), ("below", self.lt)) if v is not None]
+        return " and ".join(parts) or "any value"
+
+
+    def refusal(self, where: str, value: Any) -> str:
+        """The one line refusing ``value`` for the setting at ``where``."""
+        if self.ge is not None and self.le is not None:
+            return f"{where}: {short_repr(value)} is outside {self.text()}"
+        return f"{where}: must be {self.text()}, got {short_repr(value)}"
+
+
+def _num(x: float | None) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+#: The metadata key under which :func:`setting` keeps a field's description.
+SETTING = "snnapp.setting"
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingInfo:
+    """What :func:`setting` declares about a field (its default and type are the field's own)."""
+
+    help: str
+    bounds: Bounds = Bounds()
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, ge: float | None = None, gt: float | None = None,
+            le: float | None = None, lt: float | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A settings dataclass field: its default, one line of help and its bounds, in one place."""
+    if not help:
+        raise TypeError("every setting says what it is: give help")
+    meta = {SETTING: SettingInfo(help, Bounds(ge, gt, le, lt))}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("a mutable default needs default_factory")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def setting_info(f: dataclasses.Field) -> SettingInfo | None:
+    return f.metadata.get(SETTING)
+
+
+def choices_of(annotation: Any) -> tuple[Any, ...]:
+    """The values a ``Literal`` annotation allows (also inside ``Optional``); () for any other."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)
+    return ()
+
+
+def check_settings(obj: Any, section: str) -> None:
+    """Each field of settings dataclass ``obj`` within its declared bounds and choices, or one
+    :class:`ConfigError` naming ``section.field``: the check :func:`setting` declares."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        where = f"{section}.{f.name}"
+        options = choices_of(hints[f.name])
+        if options and value not in options:
+            raise ConfigError(f"{where}: unknown {f.name.replace('_', ' ')} {short_repr(value)}; "
+                              f"choose one of {', '.join(map(str, options))}")
+        info = setting_info(f)
+        if info is None or value is None:
+            continue
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not info.bounds.holds(v):
+                raise ConfigError(info.bounds.refusal(where, v))
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """``cls``'s field types, resolved once (its annotations are strings under postponed evaluation)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def check_value(annotation: Any, value: Any, where: str) -> Any:

@@ -23,37 +23,35 @@ Kinds:
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from snnapp.core._dictconfig import DictConfig
+from snnapp.core._dictconfig import DictConfig, check_settings, setting
 from snnapp.core.errors import ConfigError
 
 EncoderKind = Literal["direct", "rate", "latency", "delta"]
-ENCODERS: tuple[str, ...] = ("direct", "rate", "latency", "delta")
+ENCODERS: tuple[str, ...] = typing.get_args(EncoderKind)
 
 
 @dataclass(frozen=True)
 class EncoderConfig(DictConfig):
     """Which encoder each modality uses, and its parameters; saved in the model's config."""
 
-    image: EncoderKind = "direct"
-    audio: EncoderKind = "direct"
-    #: Below this value an input produces no latency spike.
-    latency_threshold: float = 0.05
-    #: Gain from image contrast to ON/OFF spike probability.
-    delta_gain: float = 4.0
-    #: Change of a normalised MFCC coefficient between frames that gives an audio ON/OFF spike.
-    delta_threshold: float = 0.3
+    image: EncoderKind = setting("direct", "How images become input spikes: direct (analogue current), rate, "
+                                           "latency (time to first spike) or delta (ON/OFF contrast).")
+    audio: EncoderKind = setting("direct", "How MFCC frames become input spikes: direct, rate or delta "
+                                           "(ON/OFF change between frames); latency is for images only.")
+    latency_threshold: float = setting(0.05, "Below this value an input produces no latency spike.", ge=0.0, le=1.0)
+    delta_gain: float = setting(4.0, "Gain from image contrast to ON/OFF spike probability.", gt=0.0)
+    delta_threshold: float = setting(
+        0.3, "Change of a normalised MFCC coefficient between frames that gives an audio ON/OFF spike.", gt=0.0)
 
     def __post_init__(self) -> None:
-        for name in ("image", "audio"):
-            if getattr(self, name) not in ENCODERS:
-                raise ConfigError(f"unknown {name} encoder {getattr(self, name)!r}; choose one of {', '.join(ENCODERS)}")
-
+        check_settings(self, "encoder")
 
 
 def image_channels(kind: str) -> int:

@@ -55,7 +55,9 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
         lines.append(f"- audio branch: {config.audio.n_frames} frames of {config.audio.n_mfcc} MFCC"
                      f"{' and their deltas' if config.audio.deltas else ''}, "
                      f"fc {' - '.join(str(h) for h in net.audio_hidden)}")
-    lines += ["- fusion: both branches' spikes drive the same 10 output neurons", "", "## Results", "",
+    lines += ["- fusion: both branches' spikes drive the same 10 output neurons", ""]
+    lines += _settings(config)
+    lines += ["## Results", "",
               "| split | examples | accuracy | image alone | audio alone | spikes / sample | SynOps / sample | energy / sample |",
               "|---|---|---|---|---|---|---|---|"]
     for split in ("val", "test"):
@@ -76,6 +78,23 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
               f"- `{WEIGHTS}` sha256 `{sha256_file(folder / WEIGHTS)}`",
               "- `manifest.json` holds the sha256 of every file; loading verifies them.", ""]
     return "\n".join(shown(line) for line in lines)
+
+
+def _settings(config: ModelConfig) -> list[str]:
+    """The settings that differ from their defaults, by name, with what each is (from the settings'
+    own declarations, so a new setting appears here without an edit)."""
+    from snnapp.core.errors import ConfigError
+    from snnapp.core.training import TrainConfig
+    from snnapp.core.training._settings import differences, value_text
+
+    try:
+        changed = differences(TrainConfig.of_model(config))
+    except ConfigError:  # training settings of a newer or older snnapp: the rest of the card stands
+        return []
+    if not changed:
+        return []
+    rows = [f"| `{s.name}` | {value_text(v)} | {s.help} |" for s, v in changed]
+    return ["Settings other than the defaults:", "", "| setting | value | what it is |", "|---|---|---|", *rows, ""]
 
 
 def write_card(folder: str | Path) -> Path:

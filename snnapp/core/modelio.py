@@ -104,7 +104,6 @@ class ModelConfig:
 #: Most parameters a model folder may describe (a shipped model has about a million): a
 #: config.json asking for more is damaged, and building it would only exhaust memory.
 MAX_PARAMETERS = 50_000_000
-MAX_STEPS = 1000
 
 
 def _finite(value: Any) -> bool:
@@ -119,23 +118,12 @@ def _finite(value: Any) -> bool:
 
 
 def _check_network(net: NetworkConfig) -> None:
-    """Sizes a network could really have; raise :class:`ConfigError` for the first that is not."""
-    def within(name: str, value: int, low: int, high: int) -> None:
-        if not low <= value <= high:
-            raise ConfigError(f"network.{name}: {short_repr(value)} is outside {low}-{high}")
+    """Sizes a network could really have; raise :class:`ConfigError` for the first that is not.
 
-    within("num_steps", net.num_steps, 1, MAX_STEPS)
-    if net.uses_image:
-        within("image_in_channels", net.image_in_channels, 1, 16)
-        within("image_kernel", net.image_kernel, 1, 27)
-        within("image_hidden", net.image_hidden, 1, 1 << 16)
-        c1, c2 = net.image_channels
-        within("image_channels", min(c1, c2), 1, 4096)
-    if net.uses_audio:
-        within("audio_in_features", net.audio_in_features, 1, 1 << 20)
-        if len(net.audio_hidden) > 16:
-            raise ConfigError(f"network.audio_hidden: {len(net.audio_hidden)} layers; at most 16")
-        within("audio_hidden", min(net.audio_hidden), 1, 1 << 16)
+    Each setting's own range (layer sizes, time steps) is its declaration's, checked when the
+    :class:`NetworkConfig` is made; here: what only the whole network says."""
+    if net.uses_audio and len(net.audio_hidden) > 16:
+        raise ConfigError(f"network.audio_hidden: {len(net.audio_hidden)} layers; at most 16")
     # the network's layers as the model builds them: shapes that do not fit (an even kernel) are
     # refused there, naming the setting; the parameters are counted from them
     from snnapp.core.network._layers import describe

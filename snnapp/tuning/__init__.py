@@ -47,7 +47,7 @@ from ._reproduce import (
     tables,
     write_tables,
 )
-from ._space import PARAM_TARGETS, Param, SearchSpace, feasible
+from ._space import COMPOUND_PARAMS, Param, SearchSpace, feasible
 from ._storage import StorageError, default_storage_url, open_storage, redact
 from ._study import (
     OBJECTIVES,
@@ -70,7 +70,7 @@ __all__ = [
     "OPTIONAL_PARAMS",
     "PAPER_ACCURACY",
     "PAPER_PARAMS",
-    "PARAM_TARGETS",
+    "COMPOUND_PARAMS",
     "PNG_SIGNATURE",
     "PRUNERS",
     "BayesMethod",

@@ -1,7 +1,8 @@
 """The default search space per mode, space files (TOML or YAML), and trial values -> TrainConfig.
 
 The default searches what the paper tunes: the learning rate and the two target firing rates of
-the spike-count loss. Beta, threshold, time steps, hidden width and encoder can be added by name.
+the spike-count loss. Beta, threshold, time steps, hidden width and encoder have default ranges
+and can be added by name; a space file may search or fix any training setting.
 """
 
 from __future__ import annotations
@@ -10,24 +11,18 @@ import os
 import stat
 import tomllib
 from collections.abc import Iterable
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from snnapp.core._atomic import shown
 from snnapp.core.errors import ConfigError
-from snnapp.core.network import NetworkConfig
-from snnapp.core.training import TrainConfig, load_recipe
+from snnapp.core.training import TrainConfig, load_recipe, with_settings
 
-from ._space import Param, SearchSpace, feasible
+from ._space import STUDY_SETTINGS, Param, SearchSpace, feasible, value_kind
 
 PAPER_PARAMS = ("lr", "correct_rate", "incorrect_rate")
 OPTIONAL_PARAMS = ("beta", "threshold", "num_steps", "hidden", "encoder")
 
-_TRAIN_KEYS = {f.name for f in fields(TrainConfig)} - {"network", "encoder", "audio", "image", "epochs", "seed",
-                                                       "init_from", "limit", "val_fraction"}
-_NET_KEYS = {f.name for f in fields(NetworkConfig)} - {"mode", "image_in_channels", "audio_in_features"}
-_ENC_KEYS = {"encoder", "image_encoder", "audio_encoder"}
 #: Largest space file read (a space file is a few hundred bytes; a grid of 1,000 values a few kB).
 MAX_SPACE_BYTES = 1 << 20
 
@@ -119,9 +114,9 @@ def _read_space_file(path: Path) -> bytes:
 
 
 def check_fixed(fixed: dict[str, Any]) -> None:
-    unknown = set(fixed) - _TRAIN_KEYS - _NET_KEYS - _ENC_KEYS - {"hidden"}
-    if unknown:
-        raise ConfigError(f"unknown fixed settings: {', '.join(sorted(unknown))}")
+    """Each fixed setting's name is one a space may set (its value is checked with the trial configs)."""
+    for name in fixed:
+        value_kind(name, "fixed setting")
 
 
 def _candidates(p: Param) -> list[Any]:
@@ -175,33 +170,27 @@ def base_config(mode: str, epochs: int, seed: int) -> TrainConfig:
     return load_recipe(mode).config(epochs=epochs, seed=seed, patience=max(epochs, 1))
 
 
-def make_config(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:
-    """``base`` with fixed and sampled values applied (names as in :data:`PARAM_TARGETS`)."""
-    train: dict[str, Any] = {}
-    net: dict[str, Any] = {}
-    enc: dict[str, Any] = {}
-    mode = base.mode
-    for key, value in values.items():
-        if key in _TRAIN_KEYS:
-            train[key] = value
-        elif key == "hidden":
-            if mode in ("image", "multimodal"):
-                net["image_hidden"] = int(value)
-            if mode in ("audio", "multimodal"):
-                net["audio_hidden"] = tuple(int(value) for _ in base.network.audio_hidden)
-        elif key in ("audio_hidden", "image_channels"):
-            net[key] = tuple(value) if isinstance(value, (list, tuple)) else (int(value),)
-        elif key in _NET_KEYS:
-            net[key] = value
-        elif key == "encoder":
-            enc.update({b: value for b, used in (("image", base.network.uses_image), ("audio", base.network.uses_audio))
-                        if used})
-        elif key in ("image_encoder", "audio_encoder"):
-            enc[key.split("_")[0]] = value
-        else:
-            raise ConfigError(f"unknown setting {key!r}")
-    try:
-        return replace(base, network=replace(base.network, **net), encoder=replace(base.encoder, **enc), **train)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid trial settings {values}: {exc}") from None
+def make_config(base: TrainConfig, values: dict[str, Any], where: str = "the trial") -> TrainConfig:
+    """``base`` with fixed or sampled ``values`` applied (named as settings are, or
+    :data:`COMPOUND_PARAMS`), through the one override function of the training settings."""
+    return with_settings(base, expand(base, values), where)
 
+
+def expand(base: TrainConfig, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with each compound name replaced by the settings it stands for in ``base``'s mode."""
+    out: dict[str, Any] = {}
+    net = base.network
+    for key, value in values.items():
+        if key == "hidden":
+            if net.uses_image:
+                out["network.image_hidden"] = value
+            if net.uses_audio:
+                out["network.audio_hidden"] = tuple(value for _ in net.audio_hidden)
+        elif key == "encoder":
+            out.update({f"encoder.{b}": value for b, used in (("image", net.uses_image), ("audio", net.uses_audio))
+                        if used})
+        elif key in STUDY_SETTINGS:
+            raise ConfigError(f"{key} is set by the study itself (its epochs per trial, seed, example limit and mode)")
+        else:
+            out[key] = value
+    return out

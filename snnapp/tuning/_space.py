@@ -1,8 +1,10 @@
 """Search spaces: which training settings a study varies, over which ranges, and on which grid.
 
 A space is plain data so that it can be stored with the study (a resumed study must search the
-same space) and read from a TOML or YAML file. Names are the training settings they set; see
-:data:`PARAM_TARGETS` for the list.
+same space) and read from a TOML or YAML file. A parameter or fixed setting is named as the
+training settings are (:mod:`snnapp.core.training._settings`): by full name (``network.beta``,
+``audio.deltas``, ``lr``) or short name (``beta``, ``deltas``); two more names set several
+settings at once (:data:`COMPOUND_PARAMS`).
 """
 
 from __future__ import annotations
@@ -18,16 +20,12 @@ import optuna
 
 from snnapp.core.errors import ConfigError
 
-#: Every name a space may vary, and where it goes: the training settings, the network, or the
-#: encoder of one branch. ``hidden`` sets the width of the mode's hidden layers (depth kept).
-PARAM_TARGETS: dict[str, str] = {
-    "lr": "train", "correct_rate": "train", "incorrect_rate": "train", "weight_decay": "train",
-    "batch_size": "train", "beta": "network", "threshold": "network", "slope": "network",
-    "num_steps": "network", "dropout": "network", "hidden": "network", "encoder": "encoder",
-}
+#: Names that set several settings: ``hidden`` the width of the mode's hidden layers (depth
+#: kept), ``encoder`` the encoder of each branch the mode has. Their values are a number and a word.
+COMPOUND_PARAMS: dict[str, str] = {"hidden": "int", "encoder": "word"}
+#: Settings a study sets itself (epochs per trial, its seed and example limit), and the mode.
+STUDY_SETTINGS = ("epochs", "seed", "limit", "mode")
 KINDS = ("float", "int", "categorical")
-#: Parameters whose values are words; every other one takes numbers.
-WORD_PARAMS = ("encoder",)
 #: Most choices or grid values one parameter may list, and most points a grid may have.
 MAX_VALUES = 1000
 MAX_GRID_POINTS = 100_000
@@ -51,17 +49,61 @@ def _short(v: Any) -> str:
     return short_repr(v)
 
 
-def _values(name: str, what: str, values: Any, numeric: bool) -> tuple[Any, ...]:
+def value_kind(name: str, what: str = "search parameter") -> str:
+    """What the values of space name ``name`` are: ``number``, ``word`` or ``bool``; a name a
+    space cannot set is one :class:`ConfigError` beginning with ``what``."""
+    if name in COMPOUND_PARAMS:
+        return "number" if COMPOUND_PARAMS[name] == "int" else "word"
+    from snnapp.core.training import lookup
+
+    if name in STUDY_SETTINGS:
+        raise ConfigError(f"{what} {name}: set by the study itself (its epochs per trial, seed, example limit and "
+                          "mode), not by its space")
+    try:
+        kind = lookup(name, what).kind
+    except ConfigError as exc:  # "WHAT: unknown setting NAME[; the SECTION settings are ...]"
+        detail = str(exc).partition("unknown setting ")[2] or name
+        raise ConfigError(f"unknown {what} {detail}; a space names training settings (network.beta, audio.deltas, "
+                          f"lr, ...) or {' and '.join(COMPOUND_PARAMS)}") from None
+    return {"int": "number", "float": "number", "bool": "bool"}.get(kind, "word")
+
+
+def _setting_kind(name: str) -> str | None:
+    """The kind of the setting ``name`` sets (``Setting.kind``), or None for a compound or unknown name."""
+    from snnapp.core.training import lookup
+
+    try:
+        return lookup(name, "space").kind
+    except ConfigError:
+        return None
+
+
+def _target(name: str) -> str:
+    """The full name of the setting a space name sets (itself for a compound or unknown name)."""
+    from snnapp.core.training import lookup
+
+    if name in COMPOUND_PARAMS or name in STUDY_SETTINGS:
+        return name
+    try:
+        return lookup(name, "space").name
+    except ConfigError:
+        return name  # refused with its own line where it is checked
+
+
+_WORDS = {"number": "finite numbers", "word": "words or finite numbers", "bool": "true or false"}
+
+
+def _values(name: str, what: str, values: Any, kind: str) -> tuple[Any, ...]:
     """``values`` (choices or grid) as a tuple of scalars, or :class:`ConfigError`."""
     if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
         raise ConfigError(f"parameter {name}: {what} must be a list, got {_short(values)}")
     if len(values) > MAX_VALUES:
         raise ConfigError(f"parameter {name}: {len(values)} {what} values; at most {MAX_VALUES}")
     for v in values:
-        ok = _number(v) if numeric else isinstance(v, str) or _number(v)
+        ok = _number(v) if kind == "number" else isinstance(v, bool) if kind == "bool" else \
+            isinstance(v, str) or _number(v)
         if not ok:
-            kind = "finite numbers" if numeric else "words or finite numbers"
-            raise ConfigError(f"parameter {name}: {what} values must be {kind}, got {_short(v)}")
+            raise ConfigError(f"parameter {name}: {what} values must be {_WORDS[kind]}, got {_short(v)}")
     return tuple(values)
 
 
@@ -79,20 +121,20 @@ class Param:
     grid: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or self.name not in PARAM_TARGETS:
-            raise ConfigError(f"unknown search parameter {_short(self.name)}; choose from {', '.join(PARAM_TARGETS)}")
+        if not isinstance(self.name, str):
+            raise ConfigError(f"unknown search parameter {_short(self.name)}; parameters are named as settings are")
+        values = value_kind(self.name)
         if not isinstance(self.kind, str) or self.kind not in KINDS:
             raise ConfigError(f"parameter {self.name}: unknown type {_short(self.kind)}; choose {', '.join(KINDS)}")
         if not isinstance(self.log, bool):
             raise ConfigError(f"parameter {self.name}: log must be true or false, got {_short(self.log)}")
-        numeric = self.name not in WORD_PARAMS
-        object.__setattr__(self, "choices", _values(self.name, "choices", self.choices, numeric))
-        object.__setattr__(self, "grid", _values(self.name, "grid", self.grid, numeric))
+        object.__setattr__(self, "choices", _values(self.name, "choices", self.choices, values))
+        object.__setattr__(self, "grid", _values(self.name, "grid", self.grid, values))
         if self.kind == "categorical":
             if not self.choices:
                 raise ConfigError(f"parameter {self.name}: a categorical parameter needs choices")
-        elif not numeric:
-            raise ConfigError(f"parameter {self.name}: takes words; give choices, not a range")
+        elif values != "number":
+            raise ConfigError(f"parameter {self.name}: takes {_WORDS[values]}; give choices, not a range")
         elif not (_number(self.low) and _number(self.high)) or not self.low <= self.high:  # type: ignore[operator]
             raise ConfigError(f"parameter {self.name}: needs finite numbers low <= high, got {_short(self.low)} "
                               f"and {_short(self.high)}")
@@ -140,7 +182,7 @@ class Param:
     def from_dict(cls, name: str, d: dict[str, Any]) -> Param:
         if not isinstance(d, Mapping):
             raise ConfigError(f"parameter {_short(name)}: expected a table with low/high or choices")
-        unknown = set(d) - {"type", "low", "high", "log", "choices", "grid"}
+        unknown = set(d) - _PARAM_KEYS
         if unknown:
             raise ConfigError(f"parameter {_short(name)}: unknown keys {', '.join(sorted(map(_short, unknown)))}")
         if "type" in d:
@@ -167,17 +209,26 @@ class SearchSpace:
         for key, value in self.fixed.items():
             if not isinstance(key, str):
                 raise ConfigError(f"fixed setting {_short(key)}: names are words")
-            items = value if isinstance(value, (list, tuple)) else (value,)
-            ok = len(items) <= 64 and all(v is None or isinstance(v, (bool, str)) or _number(v) for v in items)
+            items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) \
+                else (value,)
+            table = _setting_kind(key) == "table"  # only a table setting takes a table
+            ok = len(items) <= 64 and all(v is None or isinstance(v, (bool, str)) or _number(v) for v in items) \
+                and (not isinstance(value, Mapping) or table and all(isinstance(k, str) for k in value))
             if not ok or (key in ("correct_rate", "incorrect_rate") and not _number(value)):
                 raise ConfigError(f"fixed setting {key}: expected a finite number, word, true/false or a short "
-                                  f"list of them, got {_short(value)}")
+                                  f"list or table of them, got {_short(value)}")
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise ConfigError(f"the search space names a parameter twice: {', '.join(names)}")
         both = set(names) & set(self.fixed)
         if both:
             raise ConfigError(f"{', '.join(sorted(both))}: both searched and fixed")
+        seen: dict[str, str] = {}
+        for name in [*names, *self.fixed]:
+            target = _target(name)
+            if target in seen:
+                raise ConfigError(f"{seen[target]} and {name} name the same setting")
+            seen[target] = name
         hi_c = _bound(self.get("correct_rate"), max, self.fixed.get("correct_rate", 0.8))
         lo_i = _bound(self.get("incorrect_rate"), min, self.fixed.get("incorrect_rate", 0.2))
         if lo_i >= hi_c:
@@ -251,7 +302,26 @@ class SearchSpace:
         fixed = d.get("fixed") or {}
         if not isinstance(fixed, Mapping):
             raise ConfigError(f"space: 'fixed' must be a table of setting name -> value, got {_short(fixed)}")
+        params, fixed = _flat(params, True), _flat(fixed, False)
         return cls(tuple(Param.from_dict(k, v) for k, v in params.items()), dict(fixed))
+
+
+_PARAM_KEYS = {"type", "low", "high", "log", "choices", "grid"}
+
+
+def _flat(table: Mapping[str, Any], params: bool) -> dict[str, Any]:
+    """A space's ``params`` or ``fixed`` with section tables flattened into full names, so that
+    ``[params.network.beta]`` and ``[fixed.audio]`` mean ``network.beta`` and ``audio.*``."""
+    from snnapp.core.training._settings import SECTIONS
+
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        nested = key in SECTIONS and isinstance(value, Mapping) and not (params and set(value) & _PARAM_KEYS)
+        for name, v in (((f"{key}.{k}", v) for k, v in value.items()) if nested else ((key, value),)):
+            if name in out:
+                raise ConfigError(f"space: {_short(name)} is given twice")
+            out[name] = v
+    return out
 
 
 def feasible(values: dict[str, Any], fixed: dict[str, Any]) -> bool:

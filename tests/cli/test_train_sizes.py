@@ -41,4 +41,7 @@ def test_the_network_config_keeps_the_model_folder_bounds() -> None:
         NetworkConfig(mode="audio", audio_hidden=(10**6, 10**6))
     with pytest.raises(ConfigError, match="parameters"):  # also where the inputs are filled in later
         replace(ok, audio_in_features=200_000)
-    NetworkConfig(mode="image", audio_hidden=(10**6,))  # an image model has no audio branch to size
+    # an image model has no audio branch to size: its parameter count leaves the audio sizes out
+    NetworkConfig(mode="image", audio_hidden=(1 << 16,) * 16)
+    with pytest.raises(ConfigError, match="parameters"):
+        NetworkConfig(mode="audio", audio_hidden=(1 << 16,) * 16)

@@ -28,8 +28,10 @@ from snnapp.core.errors import ConfigError, ModelError
 from snnapp.core.modelio import CONFIG, MAX_PARAMETERS, ModelConfig, _check_network, load_model, save_model
 from snnapp.core.network import NetworkConfig
 from snnapp.core.preprocess import AudioConfig, ImageConfig
+from snnapp.core.training import settings as all_settings
+from snnapp.core.training import short_names
 from snnapp.tuning import SearchSpace, load_space
-from snnapp.tuning._space import MAX_GRID_POINTS, PARAM_TARGETS
+from snnapp.tuning._space import COMPOUND_PARAMS, MAX_GRID_POINTS
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SOURCE = "/models/m/config.json"
@@ -274,7 +276,7 @@ _param_values = st.one_of(
     st.lists(st.one_of(st.floats(0, 1), st.integers(0, 64), st.sampled_from(["direct", "rate", "latency"])), max_size=6),
 )
 _tables = st.dictionaries(_param_keys, _param_values, max_size=6)
-_names = st.one_of(st.sampled_from(list(PARAM_TARGETS)), st.text(max_size=6))
+_names = st.one_of(st.sampled_from([*all_settings(), *short_names(), *COMPOUND_PARAMS]), st.text(max_size=6))
 _fixed = st.dictionaries(st.one_of(st.sampled_from(["batch_size", "correct_rate", "incorrect_rate", "audio_hidden",
                                                     "augment"]), st.text(max_size=5)), junk, max_size=3)
 

@@ -244,7 +244,7 @@ def _run_tune(space: Path, data_dir: Path, cache: Path, storage: str, *extra: st
                           env=worker_env(data_dir, cache))
 
 
-@pytest.mark.parametrize("setting, words", [("batch_size = 0", "batch size must be at least 1"),
+@pytest.mark.parametrize("setting, words", [("batch_size = 0", "batch_size: must be at least 1, got 0"),
                                             ('loss = "bogus"', "unknown loss 'bogus'")])
 def test_an_invalid_fixed_setting_is_refused_before_the_first_trial(tmp_path, data_dir, warm_cache, setting, words):
     space = tmp_path / "space.toml"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from snnapp.core._atomic import shown
-from snnapp.core._dictconfig import DictConfig
+from snnapp.core._dictconfig import DictConfig, check_settings, setting
 from snnapp.core.errors import ConfigError, InputError
 
 #: Longest recording accepted, in seconds: a digit is under two seconds; ten minutes is a mistake.
@@ -38,21 +38,21 @@ MAX_AMPLITUDE = 1e4
 class AudioConfig(DictConfig):
     """Parameters of the audio path; saved with the model so that inference matches training."""
 
-    sample_rate: int = 8000
-    n_mfcc: int = 20
-    n_mels: int = 40
-    n_fft: int = 256
-    hop_length: int = 64
-    fmin: float = 20.0
-    fmax: float = 4000.0
-    trim_top_db: float = 30.0
-    n_frames: int = 32
-    #: Per-utterance normalisation of each coefficient (mean 0, std 1): removes the speaker's
-    #: and the microphone's spectral tilt, which helps speaker independence.
-    normalize: bool = True
-    #: Append each coefficient's rate of change over the (time-normalised) frames. Deltas say how
-    #: the spectrum moves through the word, which varies less between voices than where it sits.
-    deltas: bool = False
+    sample_rate: int = setting(8000, "Sample rate (Hz) recordings are resampled to.", ge=MIN_RATE, le=MAX_RATE)
+    n_mfcc: int = setting(20, "MFCC coefficients per frame. Fewer keep the vocal tract's broad shape and drop "
+                              "the fine detail that differs between speakers.", ge=1, le=512)
+    n_mels: int = setting(40, "Mel bands the MFCC are computed from.", ge=1, le=512)
+    n_fft: int = setting(256, "FFT window (samples).", ge=16, le=65536)
+    hop_length: int = setting(64, "Samples between frames.", ge=1, le=65536)
+    fmin: float = setting(20.0, "Lowest frequency of the mel bands (Hz).", ge=0.0)
+    fmax: float = setting(4000.0, "Highest frequency of the mel bands (Hz).", gt=0.0)
+    trim_top_db: float = setting(30.0, "Silence trimmed around the word: quieter than the peak by this (dB).",
+                                 gt=0.0)
+    n_frames: int = setting(32, "Frames the word is resampled to in time.", ge=1, le=10_000)
+    normalize: bool = setting(True, "Per-utterance normalisation of each coefficient (mean 0, std 1): removes the "
+                                    "speaker's and the microphone's spectral tilt.")
+    deltas: bool = setting(False, "Append each coefficient's rate of change over the frames: how the spectrum "
+                                  "moves through the word, which varies less between voices than where it sits.")
 
     @property
     def n_features(self) -> int:
@@ -60,19 +60,14 @@ class AudioConfig(DictConfig):
         return self.n_mfcc * (2 if self.deltas else 1)
 
     def __post_init__(self) -> None:
-        if not MIN_RATE <= self.sample_rate <= MAX_RATE:
-            raise ConfigError(f"audio sample_rate must lie in {MIN_RATE}-{MAX_RATE} Hz, got {self.sample_rate}")
-        if not 1 <= self.n_mfcc <= self.n_mels <= 512:
-            raise ConfigError(f"audio needs 1 <= n_mfcc ({self.n_mfcc}) <= n_mels ({self.n_mels}) <= 512")
-        if not 16 <= self.n_fft <= 65536 or not 1 <= self.hop_length <= self.n_fft:
-            raise ConfigError(f"audio needs n_fft in 16-65536 ({self.n_fft}) and hop_length in 1-n_fft ({self.hop_length})")
-        if not 0.0 <= self.fmin < min(self.fmax, self.sample_rate / 2):
-            raise ConfigError(f"audio needs 0 <= fmin ({self.fmin}) < fmax ({self.fmax}) and fmin below half "
+        check_settings(self, "audio")
+        if not self.n_mfcc <= self.n_mels:
+            raise ConfigError(f"audio needs n_mfcc ({self.n_mfcc}) <= n_mels ({self.n_mels})")
+        if not self.hop_length <= self.n_fft:
+            raise ConfigError(f"audio needs hop_length ({self.hop_length}) <= n_fft ({self.n_fft})")
+        if not self.fmin < min(self.fmax, self.sample_rate / 2):
+            raise ConfigError(f"audio needs fmin ({self.fmin}) < fmax ({self.fmax}) and fmin below half "
                               f"the sample rate ({self.sample_rate} Hz)")
-        if not self.trim_top_db > 0.0:
-            raise ConfigError(f"audio trim_top_db must be positive, got {self.trim_top_db}")
-        if not 1 <= self.n_frames <= 10_000:
-            raise ConfigError(f"audio n_frames must lie in 1-10000, got {self.n_frames}")
 
 
 def _check_rate(rate: object, name: str) -> int:

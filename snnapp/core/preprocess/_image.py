@@ -16,59 +16,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from snnapp.core._dictconfig import DictConfig
+from snnapp.core._dictconfig import DictConfig, check_settings, setting
 from snnapp.core.errors import ConfigError, InputError
 
 from ._image_file import MAX_SIDE, _check_size, load_image
 
-_INVERT = ("auto", "always", "never")
+Invert = Literal["auto", "always", "never"]
 
 
 @dataclass(frozen=True)
 class ImageConfig(DictConfig):
     """Parameters of the image path; saved with the model so that inference matches training."""
 
-    #: Side of the output image.
-    size: int = 28
-    #: Side of the square the digit's bounding box is scaled into (MNIST: 20 in a 28 frame).
-    box: int = 20
-    #: "auto": dark ink on a light background is detected from the border and inverted;
-    #: "always"/"never" force it.
-    invert: str = "auto"
-    #: Larger pictures are first reduced (area average) so that their longest side is this.
-    work_size: int = 512
-    #: Pictures whose shorter side is at least ``clean_below`` pixels get a 3x3 median filter and
-    #: uneven lighting removed; smaller ones (MNIST-sized) are taken as already clean.
-    clean_below: int = 56
-    #: Ink fainter than ``noise_sigmas`` times the background's noise level is set to zero.
-    noise_sigmas: float = 4.0
-    #: A picture whose ink differs from the background by less than this (fraction of full
-    #: scale) holds no digit: the result is all zeros.
-    min_contrast: float = 0.04
-    #: Separate specks holding less than this fraction of the ink are dropped (only in pictures
-    #: that are cleaned, see ``clean_below``).
-    min_component: float = 0.03
-    #: In cleaned pictures, ink fainter than this fraction of the strongest is dropped, so that
-    #: faint shading left by the lighting correction does not widen the bounding box.
-    ink_floor: float = 0.08
+    size: int = setting(28, "Side of the output image.", ge=1, le=1024)
+    box: int = setting(20, "Side of the square the digit's bounding box is scaled into (MNIST: 20 in a 28 frame).",
+                       ge=1, le=1024)
+    invert: Invert = setting("auto", "auto: dark ink on a light background is detected from the border and "
+                                     "inverted; always/never force it.")
+    work_size: int = setting(512, "Larger pictures are first reduced (area average) so that their longest side "
+                                  "is this.", ge=1, le=MAX_SIDE)
+    clean_below: int = setting(56, "Pictures whose shorter side is at least this get a 3x3 median filter and uneven "
+                                   "lighting removed; smaller ones (MNIST-sized) are taken as already clean.", ge=0)
+    noise_sigmas: float = setting(4.0, "Ink fainter than this many times the background's noise level is set to "
+                                       "zero.", ge=0.0, le=1e3)
+    min_contrast: float = setting(0.04, "A picture whose ink differs from the background by less than this "
+                                        "(fraction of full scale) holds no digit.", ge=0.0, le=1.0)
+    min_component: float = setting(0.03, "In cleaned pictures, separate specks holding less than this fraction "
+                                         "of the ink are dropped.", ge=0.0, le=1.0)
+    ink_floor: float = setting(0.08, "In cleaned pictures, ink fainter than this fraction of the strongest is "
+                                     "dropped, so that faint shading does not widen the bounding box.", ge=0.0, le=1.0)
 
     def __post_init__(self) -> None:
-        if self.invert not in _INVERT:
-            raise ConfigError(f"image invert must be one of {', '.join(_INVERT)}, not {self.invert!r}")
-        if not (1 <= self.box <= self.size <= 1024):
-            raise ConfigError(f"image box ({self.box}) must be between 1 and size ({self.size}), size at most 1024")
-        if self.work_size < self.size or self.work_size > MAX_SIDE:
-            raise ConfigError(f"image work_size ({self.work_size}) must lie between size ({self.size}) and {MAX_SIDE}")
-        if self.clean_below < 0:
-            raise ConfigError(f"image clean_below must not be negative, got {self.clean_below}")
-        for name in ("noise_sigmas", "min_contrast", "min_component", "ink_floor"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= (1e3 if name == "noise_sigmas" else 1.0):  # also refuses NaN
-                raise ConfigError(f"image {name} must lie in [0, {1e3 if name == 'noise_sigmas' else 1}], got {value}")
-
+        check_settings(self, "image")
+        if not self.box <= self.size <= self.work_size:
+            raise ConfigError(f"image needs box ({self.box}) <= size ({self.size}) <= work_size ({self.work_size})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,14 +1,30 @@
-"""Training: settings, data, losses, augmentation and the training loop."""
+"""Training: settings, recipes, data, losses, augmentation and the training loop.
 
-from snnapp.core.examples import Examples, load_examples, make_batch
+The settings (:class:`TrainConfig`, :mod:`._settings`) and recipes are plain data and import
+without torch; the training loop, the losses and the examples (which hold tensors) are imported
+when first asked for.
+"""
+
+from typing import Any
 
 from ._config import Progress, SilentProgress, TrainConfig, TrainResult
-from ._loso import leave_one_speaker_out
-from ._loss import LOSSES, make_loss, mse_count_loss, mse_rate_loss
-from ._personal import PersonalResult, personalise
-from ._recipe import Recipe, load_recipe, recipe_names, with_settings
-from ._trainer import complete_network, train
+from ._recipe import Recipe, load_recipe, recipe_names, recipe_text, with_settings
+from ._settings import Setting, lookup, settings, short_names
 
-__all__ = ["Examples", "Progress", "SilentProgress", "TrainConfig", "TrainResult", "complete_network",
-           "leave_one_speaker_out", "load_examples", "make_batch", "LOSSES", "make_loss", "mse_count_loss", "mse_rate_loss", "train",
-           "PersonalResult", "personalise", "Recipe", "load_recipe", "recipe_names", "with_settings"]
+#: The names that need torch, and the module each comes from.
+_LAZY = {"Examples": "snnapp.core.examples", "load_examples": "snnapp.core.examples",
+         "make_batch": "snnapp.core.examples", "leave_one_speaker_out": "._loso", "LOSSES": "._loss",
+         "make_loss": "._loss", "mse_count_loss": "._loss", "mse_rate_loss": "._loss",
+         "PersonalResult": "._personal", "personalise": "._personal", "complete_network": "._trainer",
+         "train": "._trainer"}
+
+__all__ = ["Progress", "SilentProgress", "TrainConfig", "TrainResult", "Recipe", "load_recipe", "recipe_names",
+           "recipe_text", "with_settings", "Setting", "lookup", "settings", "short_names", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from snnapp.core._dictconfig import check_settings, setting
 from snnapp.core.encoders import EncoderConfig
 from snnapp.core.errors import ConfigError
 from snnapp.core.network import NetworkConfig
@@ -15,7 +17,10 @@ if TYPE_CHECKING:
     from snnapp.core.modelio import ModelConfig
 
 
-PRECISIONS = ("fp32", "bf16")
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+#: The spike-count losses (``_loss.LOSSES`` implements each).
+Loss = Literal["mse_rate", "mse_count", "ce_count"]
 
 
 @dataclass(frozen=True)
@@ -26,45 +31,35 @@ class TrainConfig:
     encoder: EncoderConfig = EncoderConfig()
     audio: AudioConfig = AudioConfig()
     image: ImageConfig = ImageConfig()
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    loss: str = "mse_rate"
-    correct_rate: float = 0.8
-    incorrect_rate: float = 0.2
-    seed: int = 0
-    val_fraction: float = 0.1
-    limit: int | None = None
-    patience: int = 4
-    augment: bool = True
-    #: Augmented copies of every training recording, computed once and cached.
-    audio_copies: int = 4
-    #: Time masks and coefficient masks drawn over each training example's audio features
-    #: (SpecAugment-style; 0: none).
-    feature_masks: int = 0
-    #: Per sample, the probability that one modality is silenced (multimodal training).
-    modality_dropout: float = 0.2
-    #: Arithmetic of the training forward pass: "fp32", or "bf16" (autocast: convolutions and
-    #: linear layers in bfloat16, neuron state and weights in float32), much faster on CPUs with
-    #: native bfloat16 (AVX512-BF16, AMX) and on GPUs; evaluation and inference stay float32.
-    precision: str = "fp32"
-    #: Model folders whose weights (those whose names and shapes fit) start the training, e.g.
-    #: trained unimodal models for the branches of a multimodal one.
-    init_from: tuple[str, ...] = ()
+    epochs: int = setting(10, "Training epochs (passes over the training data).", ge=1)
+    batch_size: int = setting(128, "Examples per training step.", ge=1)
+    lr: float = setting(2e-3, "Peak learning rate (AdamW, one-cycle schedule).", gt=0.0)
+    weight_decay: float = setting(1e-4, "AdamW's weight decay.", ge=0.0)
+    loss: Loss = setting("mse_rate", "mse_rate (spike-count MSE, targets rate x steps), mse_count (snnTorch's "
+                                     "mse_count_loss, targets truncated to whole spikes) or ce_count.")
+    correct_rate: float = setting(0.8, "Target firing rate of the correct output neuron.", ge=0.0, le=1.0)
+    incorrect_rate: float = setting(0.2, "Target firing rate of the other output neurons.", ge=0.0, le=1.0)
+    seed: int = setting(0, "Seed of the weights, the split, the batches and the augmentation.")
+    val_fraction: float = setting(0.1, "Share of the training data held out for validation.", gt=0.0, lt=1.0)
+    limit: int | None = setting(None, "Train and validate on the first N examples only.", ge=1)
+    patience: int = setting(4, "Stop after this many epochs without a better validation accuracy.", ge=1)
+    augment: bool = setting(True, "Augment images and recordings.")
+    audio_copies: int = setting(4, "Augmented copies of each training recording, computed once and cached.", ge=0)
+    feature_masks: int = setting(
+        0, "Time and coefficient masks over each training example's audio features (SpecAugment); 0: none.",
+        ge=0, le=8)
+    modality_dropout: float = setting(
+        0.2, "Per sample, the probability that one modality is silenced (multimodal training).", ge=0.0, le=1.0)
+    precision: Precision = setting(
+        "fp32", "bf16: convolutions and linear layers in bfloat16 while training (fast on CPUs with AVX512-BF16 "
+                "or AMX, and on GPUs); weights, neuron state and inference stay float32.")
+    init_from: tuple[str, ...] = setting(
+        (), "Model folders whose fitting weights (same names and shapes) start the training, e.g. trained "
+            "unimodal models for the branches of a multimodal one.")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("epochs and batch size must be at least 1")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be positive, got {self.lr}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
-        if not 0 <= self.feature_masks <= 8:
-            raise ConfigError(f"feature masks must lie in 0-8, got {self.feature_masks}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}; choose {' or '.join(PRECISIONS)}")
-        if self.loss in ("mse_count", "mse_rate") and not 0.0 <= self.incorrect_rate < self.correct_rate <= 1.0:
+        check_settings(self, "training")
+        if self.loss in ("mse_count", "mse_rate") and not self.incorrect_rate < self.correct_rate:
             raise ConfigError(
                 f"need 0 <= incorrect rate < correct rate <= 1, got {self.incorrect_rate} and {self.correct_rate}")
 
@@ -75,10 +70,13 @@ class TrainConfig:
     @classmethod
     def of_model(cls, model: "ModelConfig") -> "TrainConfig":
         """The settings that trained a saved model (to retrain it, e.g. per held-out speaker)."""
-        hyper = {k: v for k, v in model.training.items() if k in cls.__dataclass_fields__}
-        if "init_from" in hyper:
-            hyper["init_from"] = tuple(hyper["init_from"])
-        return cls(network=model.network, encoder=model.encoder, audio=model.audio, image=model.image, **hyper)
+        from ._recipe import with_settings
+
+        tree: dict[str, Any] = {k: v for k, v in model.training.items() if k in cls.__dataclass_fields__
+                                and k not in ("network", "encoder", "audio", "image")}
+        tree.update(mode=model.network.mode, network={k: v for k, v in model.network.to_dict().items() if k != "mode"},
+                    encoder=model.encoder.to_dict(), audio=model.audio.to_dict(), image=model.image.to_dict())
+        return with_settings(tree, {}, "the model's config")
 
     def hyper(self) -> dict[str, Any]:
         """The training settings alone (no architecture), for the model card and checkpoints."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from snnapp.core.preprocess import (
 )
 
 from ._config import Progress, SilentProgress, TrainConfig
+from ._recipe import with_settings
 from ._trainer import train
 
 #: Speaker name of the person's recordings in the examples (per-speaker validation metrics).
@@ -260,8 +261,8 @@ def personalise(
 
     cfg = TrainConfig.of_model(base.config)
     copies = cfg.audio_copies if cfg.augment else 0
-    cfg = replace(cfg, epochs=epochs, lr=lr, batch_size=batch_size, patience=epochs, seed=seed, limit=None,
-                  init_from=(str(base_model),))
+    cfg = with_settings(cfg, {"epochs": epochs, "lr": lr, "batch_size": batch_size, "patience": epochs,
+                              "seed": seed, "limit": None, "init_from": (str(base_model),)}, "personalisation")
     if mode == "audio":
         progress.message(f"computing the features of {len(given['audio'])} recordings")
         user_x, user_y = _audio_rows(given["audio"], base.config, copies, seed)

@@ -7,14 +7,16 @@ out keeps the dataclass default, so a recipe says only what makes it what it is.
 recipes (``snnapp/assets/recipes/<name>.toml``) are those that made the shipped models, one per
 mode; ``snnapp train --mode M`` trains recipe ``M``, and trials of ``snnapp tune`` start from it.
 
-Single settings are overridden by dotted name (``epochs``, ``network.beta``, ``audio.deltas``):
-one function, :func:`with_settings`, maps such names into the sections for the CLI and the tuner.
+Single settings are overridden by name (``epochs``, ``network.beta`` or ``beta``, ``audio.deltas``):
+one function, :func:`with_settings`, maps such names into the sections for the CLI, the tuner and
+personalisation; the names and what each setting is come from :mod:`._settings`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import stat
 import tomllib
@@ -24,18 +26,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from snnapp.core._atomic import shown
-from snnapp.core._dictconfig import check_value, checked_fields
-from snnapp.core.encoders import EncoderConfig
+from snnapp.core._dictconfig import check_value, checked_fields, short_repr
 from snnapp.core.errors import ConfigError
 from snnapp.core.network import MODES, NetworkConfig
-from snnapp.core.preprocess import AudioConfig, ImageConfig
 
 from ._config import TrainConfig
+from ._settings import SECTIONS, lookup
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "assets" / "recipes"
-#: The settings sections of a recipe and the dataclass each holds.
-SECTIONS: dict[str, Any] = {"network": NetworkConfig, "encoder": EncoderConfig, "audio": AudioConfig,
-                             "image": ImageConfig}
 #: Largest recipe file read (a recipe is a few hundred bytes).
 MAX_RECIPE_BYTES = 1 << 16
 
@@ -52,9 +50,11 @@ class Recipe:
     def mode(self) -> str:
         return str(self.settings["mode"])
 
-    def config(self, **overrides: Any) -> TrainConfig:
-        """The :class:`TrainConfig` of this recipe, with ``overrides`` (dotted names) applied."""
-        return with_settings(self.settings, overrides, self.source)
+    def config(self, where: str | None = None, **overrides: Any) -> TrainConfig:
+        """The :class:`TrainConfig` of this recipe, with ``overrides`` (names as :func:`with_settings`
+        takes them) applied; an error names ``where`` (default: the recipe's file), say the
+        options the overrides came from."""
+        return with_settings(self.settings, overrides, where or self.source)
 
 
 def recipe_names() -> list[str]:
@@ -93,25 +93,18 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     return recipe
 
 
-def _split(name: str, where: str) -> tuple[str | None, str]:
-    section, dot, field = name.partition(".")
-    if not dot:
-        return None, name
-    if section not in SECTIONS or not field:
-        raise ConfigError(f"{where}: unknown setting {shown(name)}; sections are {', '.join(SECTIONS)}")
-    return section, field
-
-
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in fields(cls)}
 
 
 def with_settings(base: Mapping[str, Any] | TrainConfig, overrides: Mapping[str, Any], where: str) -> TrainConfig:
-    """``base`` (a recipe's settings, or a :class:`TrainConfig`) with ``overrides`` applied.
+    """``base`` (a recipe's settings, or a :class:`TrainConfig`) with ``overrides`` applied: the one
+    function through which the CLI, the tuner, personalisation and recipes change settings.
 
-    Overrides are dotted names (``network.beta``) or training fields (``lr``); ``mode`` is the
-    network's. Every name and value is checked against its dataclass field; an unknown name or a
-    value of the wrong type is a :class:`ConfigError` naming ``where`` and the setting.
+    Overrides are named as :func:`~._settings.lookup` knows them: full (``network.beta``,
+    ``lr``) or short (``beta``); ``mode`` is the network's. Every name and value is checked
+    against its dataclass field; an unknown name or a value of the wrong type is a
+    :class:`ConfigError` naming ``where`` and the setting.
     """
     if isinstance(base, TrainConfig):
         tree: dict[str, Any] = dict(base.hyper())
@@ -121,11 +114,17 @@ def with_settings(base: Mapping[str, Any] | TrainConfig, overrides: Mapping[str,
     else:
         tree = {k: dict(v) if isinstance(v, Mapping) else v for k, v in base.items()}
     for name, value in overrides.items():
-        part, field = _split(name, where)
-        if part is None:
-            tree[field] = value
+        if name == "mode":
+            tree["mode"] = value
+            continue
+        found = lookup(name, where)
+        if found.section is None:
+            tree[found.field] = value
         else:
-            tree.setdefault(part, {})[field] = value
+            part = tree.setdefault(found.section, {})
+            if not isinstance(part, dict):
+                raise ConfigError(f"{where}: [{found.section}] must be a table of settings")
+            part[found.field] = value
     train_fields = _fields(TrainConfig)
     kwargs: dict[str, Any] = {}
     for key, value in tree.items():
@@ -170,9 +169,42 @@ def _train_hints() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
 
 
+def recipe_text(config: TrainConfig, comment: str = "") -> str:
+    """``config`` as a recipe file: its mode and the settings that differ from their defaults,
+    which :func:`load_recipe` reads back to the same :class:`TrainConfig` (tested)."""
+    from ._settings import differences
+
+    top: list[str] = [f"# {line}".rstrip() for line in comment.splitlines()]
+    top.append(f"mode = {_toml(config.mode)}")
+    tables: dict[str, list[str]] = {}
+    for s, value in differences(config):
+        line = f"{s.field} = {_toml(value)}"
+        (tables.setdefault(s.section, []) if s.section else top).append(line)
+    out = top
+    for section in SECTIONS:
+        if section in tables:
+            out += ["", f"[{section}]", *tables[section]]
+    return "\n".join(out) + "\n"
+
+
+def _toml(value: Any) -> str:
+    """A TOML value (the settings' types: bool, number, string, list, table)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise ConfigError(f"a recipe cannot hold {short_repr(value)}")
+
+
 def recipe_of(mode: str) -> Recipe:
     """The shipped recipe of ``mode``."""
     return load_recipe(mode)
 
 
-__all__ = ["RECIPES_DIR", "Recipe", "load_recipe", "recipe_names", "recipe_of", "with_settings"]
+__all__ = ["RECIPES_DIR", "Recipe", "load_recipe", "recipe_names", "recipe_of", "recipe_text", "with_settings"]
