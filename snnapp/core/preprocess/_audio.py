@@ -51,6 +51,9 @@ class AudioConfig(DictConfig):
     n_frames: int = setting(32, "Frames the word is resampled to in time.", ge=1, le=10_000)
     normalize: bool = setting(True, "Per-utterance normalisation of each coefficient (mean 0, std 1): removes the "
                                     "speaker's and the microphone's spectral tilt.")
+    preemphasis: float = setting(0.0, "Pre-emphasis of the waveform before the MFCC, x[n] - a x[n-1]: lifts the "
+                                      "high frequencies that a distant or muffled microphone loses (0: none).",
+                                 ge=0.0, lt=1.0)
     deltas: bool = setting(False, "Append each coefficient's rate of change over the frames: how the spectrum "
                                   "moves through the word, which varies less between voices than where it sits.")
 
@@ -230,6 +233,8 @@ def mfcc_frames(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """
     import librosa
 
+    if cfg.preemphasis and x.size > 1:
+        x = np.concatenate([x[:1], x[1:] - np.float32(cfg.preemphasis) * x[:-1]]).astype(x.dtype, copy=False)
     if x.size < cfg.n_fft:
         x = np.pad(x, (0, cfg.n_fft - x.size))
     m = librosa.feature.mfcc(

@@ -123,6 +123,17 @@ def test_deltas_follow_the_coefficients(fsdd_clips: list[Path]):
     assert AudioConfig.from_dict({"n_mfcc": 13}).deltas is False  # configs saved before deltas existed
 
 
+def test_preemphasis_lifts_the_high_bands_and_is_off_by_default(fsdd_clips: list[Path]):
+    x, rate = sf.read(fsdd_clips[1], dtype="float32")
+    plain = audio_features(x, AudioConfig(normalize=False), rate)
+    assert np.array_equal(audio_features(x, AudioConfig(preemphasis=0.0, normalize=False), rate), plain)
+    lifted = audio_features(x, AudioConfig(preemphasis=0.97, normalize=False), rate)
+    assert lifted.shape == plain.shape and np.isfinite(lifted).all() and not np.allclose(lifted, plain)
+    # the first coefficient (overall level) falls: most of a voice's energy is low, and is damped
+    assert lifted[:, 0].mean() < plain[:, 0].mean()
+    assert AudioConfig.from_dict({"n_mfcc": 13}).preemphasis == 0.0  # configs saved before it existed
+
+
 def test_silence_and_tiny(tmp_path: Path):
     p = tmp_path / "silence.wav"
     sf.write(p, np.zeros(8000, np.float32), 8000, subtype="PCM_16")
