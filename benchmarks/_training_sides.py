@@ -26,11 +26,9 @@ from snntorch import spikegen, surrogate, utils
 from torch import Tensor, nn
 
 from snnapp.core.data import load_mnist
-from snnapp.core.modelio import load_model
 from snnapp.core.network import SpikingDigitNet
 from snnapp.core.neurons import LIF, LIFParameters
-from snnapp.core.predict import shipped_model
-from snnapp.core.training import TrainConfig, make_loss
+from snnapp.core.training import TrainConfig, load_recipe, make_loss
 
 T_BASE, BETA, SLOPE = 25, 0.5, 25.0  # tutorial 6: beta 0.5, fast sigmoid slope 25
 Step = Callable[[Tensor, Tensor], None]
@@ -193,6 +191,7 @@ CANDIDATES = (
 
 
 def shipped_recipe() -> TrainConfig:
-    """The network and training settings of the shipped image model: what "default" measures."""
-    return TrainConfig.of_model(load_model(shipped_model("image")).config)
+    """What ``snnapp train --mode image`` trains with no flags (the recipe of the shipped image
+    model, ``snnapp/assets/recipes/image.toml``): what "default" measures."""
+    return load_recipe("image").config()
 
