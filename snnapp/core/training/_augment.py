@@ -77,14 +77,3 @@ def mask_features(frames: np.ndarray, rng: np.random.Generator, masks: int, bloc
         else:
             out.transpose(0, 2, 1)[np.tile(hit, (1, blocks))] = 0.0
     return out
-    b, t, c = out.shape
-    for axis, size, widest in ((1, t, max(1, int(MAX_TIME_MASK * t))), (2, c, max(1, int(MAX_COEF_MASK * c)))):
-        width = rng.integers(0, widest + 1, size=(b, masks))
-        start = np.floor(rng.random((b, masks)) * (size - width + 1)).astype(np.int64)
-        pos = np.arange(size)
-        hit = ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(axis=1)  # [B, size]
-        if axis == 1:
-            out[hit] = 0.0
-        else:
-            out.transpose(0, 2, 1)[hit] = 0.0
-    return out
