@@ -48,6 +48,7 @@ _AS_OPTIONS = {
     "audio_file": lambda v: "replay a file with --audio-file",
     "mic": lambda v: "pass --device with an index or a name",
     "study": lambda v: "choose another --study name",
+    "grid": lambda v: f"give --grid {v}",
     "sampler": lambda v: "leave out --sampler",
     "objectives": lambda v: f"use --method {v} with --objectives",
 }

@@ -67,6 +67,7 @@ _PLAIN: dict[str, Callable[[str | None], str]] = {
     "study": lambda v: "choose another study name",
     "sampler": lambda v: "leave the sampler unset",
     "objectives": lambda v: f"tune several objectives with {v}",
+    "grid": lambda v: f"give the grid values in the space file (grid = [...]) or as {v}",
     "install": lambda v: f"pip install {_quoted(v)}",
     "delete": lambda v: f"delete {v}",
 }

@@ -38,7 +38,7 @@ from snnapp.core._atomic import (  # noqa: F401  (DiskError and the writers stay
 )
 from snnapp.core._dictconfig import check_value, checked_fields, short_repr
 from snnapp.core.encoders import EncoderConfig
-from snnapp.core.errors import ConfigError, ModelError
+from snnapp.core.errors import ConfigError, Hint, ModelError
 from snnapp.core.network import NetworkConfig
 from snnapp.core.preprocess import AudioConfig, ImageConfig
 
@@ -381,8 +381,8 @@ def verify_folder(folder: Path) -> None:
             raise ModelError(f"{shown(p)}: checksum mismatch; the file was changed or damaged since the model was saved")
     for name in EXECUTED:
         if name not in sums and ((folder / name).exists() or (folder / name).is_symlink()):
-            raise ModelError(f"{shown(folder / name)}: not in the manifest; it was added after the model was saved "
-                             f"(run `snnapp export {folder}` to make it again)")
+            raise ModelError(f"{shown(folder / name)}: not in the manifest; it was added after the model was saved",
+                             hint=Hint("export", shown(folder)))
 
 
 def load_model(folder: str | Path, verify: bool = True) -> ModelFolder:

@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 
-from snnapp.core.errors import ConfigError
+from snnapp.core.errors import ConfigError, Hint
 
 #: Names that set several settings: ``hidden`` the width of the mode's hidden layers (depth
 #: kept), ``encoder`` the encoder of each branch the mode has. Their values are a number and a word.
@@ -249,8 +249,7 @@ class SearchSpace:
         """The Cartesian grid for GridSampler; every parameter must have grid values."""
         missing = [p.name for p in self.params if not p.grid]
         if missing:
-            raise ConfigError(f"grid search needs values for {', '.join(missing)}: give --grid NAME=v1,v2 "
-                              "or 'grid = [...]' in the space file")
+            raise ConfigError(f"grid search needs values for {', '.join(missing)}", hint=Hint("grid", "NAME=v1,v2"))
         grid = {p.name: list(p.grid) for p in self.params}
         points = math.prod(len(v) for v in grid.values())
         if points > MAX_GRID_POINTS:
@@ -264,7 +263,7 @@ class SearchSpace:
         """This space with the grid values of some parameters replaced (``--grid NAME=...``)."""
         unknown = set(values) - set(self.names)
         if unknown:
-            raise ConfigError(f"--grid names {', '.join(sorted(unknown))}, which the space does not search")
+            raise ConfigError(f"grid values are given for {', '.join(sorted(unknown))}, which the space does not search")
         params = tuple(Param(p.name, p.kind, p.low, p.high, p.log, p.choices, tuple(values[p.name]))
                        if p.name in values else p for p in self.params)
         return SearchSpace(params, dict(self.fixed))

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: A command-line option in a message (``--device``), or a command to run (```snnapp export```).
 CLI_SYNTAX = re.compile(r"(?<![\w-])--[a-z]|`snnapp ")
 #: Messages not converted yet, in files being rewritten elsewhere: path -> what they name.
-NOT_YET = {"snnapp/tuning/_space.py": "--grid", "snnapp/core/modelio.py": "`snnapp export`"}
+NOT_YET: dict[str, str] = {}
 
 
 def test_an_error_keeps_its_hint_apart_from_what_went_wrong():
