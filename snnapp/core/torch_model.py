@@ -7,7 +7,7 @@ import torch
 
 from snnapp.core.errors import Hint, ModelError
 from snnapp.core.modelio import ModelFolder
-from snnapp.core.network import SpikingDigitNet
+from snnapp.core.network import SpikingDigitNet, spiking_inputs
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -29,7 +29,7 @@ def weights_of(net: torch.nn.Module) -> dict[str, np.ndarray]:
 
 def build_net(folder: ModelFolder, device: torch.device | str = "cpu") -> SpikingDigitNet:
     """The torch network of a loaded folder, in eval mode; foreign or mismatched weights are refused."""
-    net = SpikingDigitNet(folder.config.network)
+    net = SpikingDigitNet(folder.config.network, spiking_inputs(folder.config.encoder))
     expected = net.state_dict()
     got = folder.weights
     missing = sorted(set(expected) - set(got))

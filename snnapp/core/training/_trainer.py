@@ -39,7 +39,7 @@ from snnapp.core.modelio import (
     shown,
     write_file,
 )
-from snnapp.core.network import SpikingDigitNet, decide, fit_temperature
+from snnapp.core.network import SpikingDigitNet, decide, fit_temperature, spiking_inputs
 from snnapp.core.torch_model import resolve_device, weights_of
 
 from ._augment import augment_images, mask_features
@@ -282,7 +282,7 @@ def _train(cfg: TrainConfig, out: Path, ckpt_path: Path, data_dir: Path, dev: to
     else:
         train_ex, val_ex = examples
 
-    net = SpikingDigitNet(cfg.network).to(dev)
+    net = SpikingDigitNet(cfg.network, spiking_inputs(cfg.encoder)).to(dev)
     for folder in cfg.init_from:
         progress.message(f"initialised {_init_from(net, Path(folder))} tensors from {folder}")
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
