@@ -182,7 +182,8 @@ def run_throughput(cfg: BenchConfig, data: Mnist) -> dict:
     res["pieces"] = {name: throughput(build_side("pieces", fold, cl, bf16).step, train_b, cfg, k)
                      for name, fold, cl, bf16, k in variants}
     default = build_side("default")
-    res["default"] = throughput(default.step, train_b, cfg) | {"num_steps": default.net.cfg.num_steps}
+    res["default"] = throughput(default.step, train_b, cfg) | {"num_steps": default.net.cfg.num_steps,
+                                                                "precision": default.precision}
     res["candidates"] = {name: throughput(recipe_side(net, prec).step, train_b, cfg) for name, net, prec in CANDIDATES}
     res["inference"] = {}
     for kind in ("baseline", "default"):
@@ -212,7 +213,8 @@ def report(res: dict) -> str:
     tp, r, c = res["throughput"], res["ratios"], res["config"]
     rows = [(f"baseline: snnTorch tutorial, T=25, batch {c['batch_size']}", tp["baseline"], 1.0)]
     rows += [(f"pieces: {k}", v, r[f"pieces: {k}"]) for k, v in tp["pieces"].items()]
-    rows += [(f"snnapp default: T={tp['default']['num_steps']}, direct", tp["default"], r["default"])]
+    rows += [(f"snnapp default: T={tp['default']['num_steps']}, direct, {tp['default']['precision']}", tp["default"],
+              r["default"])]
     rows += [(f"default network, {k}", v, r[f"candidate: {k}"]) for k, v in tp.get("candidates", {}).items()]
     rows += [(f"inference, batch {c['infer_batch']}: baseline", tp["inference"]["baseline"], 1.0),
              ("inference: snnapp default", tp["inference"]["default"], r["inference default"])]

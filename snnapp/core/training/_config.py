@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from snnapp.core.modelio import ModelConfig
 
 
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 #: The spike-count losses (``_loss.LOSSES`` implements each).
 Loss = Literal["mse_rate", "mse_count", "ce_count"]
@@ -52,7 +52,8 @@ class TrainConfig:
         0.2, "Per sample, the probability that one modality is silenced (multimodal training).", ge=0.0, le=1.0)
     precision: Precision = setting(
         "fp32", "bf16: convolutions and linear layers in bfloat16 while training (fast on CPUs with AVX512-BF16 "
-                "or AMX, and on GPUs); weights, neuron state and inference stay float32.")
+                "or AMX, and on GPUs; many times slower on CPUs without); weights, neuron state and inference stay "
+                "float32. auto: bf16 where the device computes it natively, fp32 elsewhere; the model records which.")
     init_from: tuple[str, ...] = setting(
         (), "Model folders whose fitting weights (same names and shapes) start the training, e.g. trained "
             "unimodal models for the branches of a multimodal one.")

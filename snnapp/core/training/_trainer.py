@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import torch
@@ -111,6 +111,33 @@ def _save_checkpoint(path: Path, payload: dict) -> None:
     except OSError as exc:
         raise disk_error(path, exc) from exc
     write_file(path, buffer.getbuffer())
+
+
+def native_bf16(dev: torch.device) -> bool:
+    """Whether ``dev`` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX. Elsewhere bf16 autocast is emulated, several times slower than fp32 (the
+    shipped image recipe trained 0.67x the tutorial loop in bf16, 5.1x in fp32, on an AVX2 CPU)."""
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if dev.type != "cpu":
+        return False
+    cpu = torch.cpu
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(c is not None for c in checks):
+        return any(bool(c()) for c in checks if c is not None)
+    try:  # torch without those probes: the kernel's CPU flags (Linux)
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, dev: torch.device) -> Literal["fp32", "bf16"]:
+    """``precision`` with ``auto`` decided for ``dev``: bf16 where it is native, else fp32."""
+    if precision in ("fp32", "bf16"):
+        return "bf16" if precision == "bf16" else "fp32"
+    return "bf16" if native_bf16(dev) else "fp32"
 
 
 def _fingerprint(cfg: TrainConfig) -> str:
@@ -263,6 +290,7 @@ def train(
     progress = progress or SilentProgress()
     cfg = complete_network(cfg)
     dev = resolve_device(device)
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, dev))  # the model records what ran
     out = claim_model_folder(out)
     with _writing(out) as ckpt:
         return _train(cfg, out, ckpt / CHECKPOINT, data_dir, dev, resume, progress, cache_dir, examples, record or {})

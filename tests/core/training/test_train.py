@@ -100,6 +100,21 @@ def test_bf16_training_learns_and_saves_float32_weights(tmp_path: Path, data_dir
         _cfg(precision="fp16")
 
 
+def test_auto_precision_is_bf16_only_where_the_device_computes_it_natively(tmp_path: Path, data_dir: Path,
+                                                                           cache_dir: Path, monkeypatch):
+    from snnapp.core.training import _trainer
+
+    cpu = torch.device("cpu")
+    assert _trainer.resolve_precision("fp32", cpu) == "fp32" and _trainer.resolve_precision("bf16", cpu) == "bf16"
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert _trainer.resolve_precision("auto", cpu) == want
+    # the model records what auto became, so that its card and a retrain say what really ran
+    res = train(_cfg(precision="auto"), tmp_path / "auto", data_dir, device="cpu", cache_dir=cache_dir)
+    assert load_model(res.model_dir).config.training["precision"] == "fp32"
+
+
 def test_feature_masks_change_training_and_repeat_exactly(tmp_path: Path, data_dir: Path, cache_dir: Path):
     def weights(name: str, masks: int) -> dict:
         res = train(_cfg(epochs=1, feature_masks=masks), tmp_path / name, data_dir, device="cpu", cache_dir=cache_dir)
