@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import reprlib
 import typing
 from collections.abc import Mapping
@@ -160,7 +161,8 @@ def check_value(annotation: Any, value: Any, where: str) -> Any:
     if origin is typing.Literal:
         if any(type(value) is type(a) and value == a for a in args):
             return value
-        raise ConfigError(f"{where}: unknown {where.rsplit('.', 1)[-1]} {short_repr(value)}; "
+        name = re.split(r"[.:\s]+", where)[-1].replace("_", " ")
+        raise ConfigError(f"{where}: unknown {name} {short_repr(value)}; "
                           f"choose one of {', '.join(map(str, args))}")
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         if value is None and type(None) in args:
