@@ -31,3 +31,17 @@ def print_evaluation(res: dict[str, Any], console: Console | None = None) -> Non
     console.print(table)
     if "per_speaker_accuracy" in res:
         console.print("per speaker: " + ", ".join(f"{s} {100 * a:.1f} %" for s, a in res["per_speaker_accuracy"].items()))
+
+
+def print_noise(res: dict[str, Any], console: Console | None = None) -> None:
+    """The accuracy per noise kind and SNR, with the clean accuracy and the mean over kinds."""
+    console = console or Console()
+    table = Table(title=f"FSDD test accuracy with noise around the word ({res['n']} examples, "
+                        f"clean {100 * res['clean']:.2f} %)")
+    table.add_column("noise")
+    for s in res["snrs"]:
+        table.add_column(f"{s:g} dB", justify="right")
+    for kind, row in res["accuracy"].items():
+        table.add_row(kind, *(f"{100 * row[f'{s:g}']:.1f} %" for s in res["snrs"]))
+    table.add_row("[bold]mean[/bold]", *(f"[bold]{100 * res['mean'][f'{s:g}']:.1f} %[/bold]" for s in res["snrs"]))
+    console.print(table)

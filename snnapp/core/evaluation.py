@@ -124,3 +124,46 @@ def evaluate_model(model: str | Path | ModelFolder, split: str, data_dir: Path, 
     res = evaluate_examples(net, ex, cfg.encoder, dev, cfg.temperature)
     res.update(model=str(folder.path), mode=cfg.mode, split=split)
     return res
+
+
+def evaluate_in_noise(model: str | Path | ModelFolder, data_dir: Path, kinds: tuple[str, ...],
+                      snrs: tuple[float, ...], *, device: str = "auto", cache_dir: Path | None = None,
+                      limit: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """``snnapp evaluate --noise``: the FSDD test accuracy of an audio or multimodal model with each
+    noise of ``kinds`` around every word at each SNR of ``snrs`` (dB), as a microphone in a room
+    records it (see :mod:`snnapp.core.preprocess._noise`). Babble is mixed from FSDD training
+    recordings. A multimodal model hears the noisy words beside its usual test images."""
+    from snnapp.core.data import list_fsdd
+    from snnapp.core.errors import ConfigError
+    from snnapp.core.features import noisy_features, speech_pool
+    from snnapp.core.preprocess import AROUND_S, check_kinds
+    from snnapp.core.torch_model import build_net, resolve_device
+
+    kinds = check_kinds(kinds)
+    if not snrs or not all(np.isfinite(s) and -30 <= s <= 60 for s in snrs):
+        raise ConfigError(f"SNRs must be between -30 and 60 dB, got {', '.join(map(str, snrs)) or 'none'}")
+    folder = model if isinstance(model, ModelFolder) else load_model(model)
+    cfg = folder.config
+    if cfg.mode == "image":
+        raise ConfigError(f"{folder.path}: an image model hears nothing; noise is for audio and multimodal models")
+    dev = resolve_device(device)
+    net = build_net(folder, dev)
+    tr = cfg.training
+    ex = load_examples(cfg.mode, "test", data_dir, audio_cfg=cfg.audio, val_fraction=tr.get("val_fraction", 0.1),
+                       seed=tr.get("seed", 0), limit=limit, cache_dir=cache_dir)
+    assert ex.audio is not None
+    clips = list_fsdd(data_dir, "test")[: len(ex.audio)]
+    pool = speech_pool([c.path for c in list_fsdd(data_dir, "train")], cfg.audio.sample_rate, seed=seed)
+    noisy = noisy_features([c.path for c in clips], cfg.audio, kinds, snrs, pool, seed=seed)
+    clean = summarize(run_examples(net, ex, cfg.encoder, dev), ex.labels, cfg.temperature)["accuracy"]
+    table: dict[str, dict[str, float]] = {}
+    for i, kind in enumerate(kinds):
+        table[kind] = {}
+        for j, snr in enumerate(snrs):
+            ex.audio = noisy[:, i, j, None]
+            table[kind][f"{snr:g}"] = summarize(run_examples(net, ex, cfg.encoder, dev), ex.labels,
+                                                cfg.temperature)["accuracy"]
+    mean = {f"{s:g}": float(np.mean([table[k][f"{s:g}"] for k in kinds])) for s in snrs}
+    return {"model": str(folder.path), "mode": cfg.mode, "split": "test", "n": len(ex), "clean": clean,
+            "accuracy": table, "mean": mean, "kinds": list(kinds), "snrs": [float(s) for s in snrs],
+            "around_s": list(AROUND_S), "seed": seed}

@@ -111,3 +111,51 @@ def _write_cached(target: Path, arr: np.ndarray) -> None:
             _unwritable.add(folder)
             log.warning("feature cache not used: cannot write %s (%s); the features are computed afresh each run",
                         shown(folder), exc.strerror or exc)
+
+
+def speech_pool(paths: list[Path], rate: int, n: int = 200, seed: int = 0) -> list[np.ndarray]:
+    """Up to ``n`` of the recordings at ``paths`` (a seeded choice), mono at ``rate``: the talkers
+    that ``babble`` noise mixes. Give it training recordings, never the ones under test."""
+    chosen = np.random.default_rng(seed).permutation(len(paths))[:n]
+    return [to_mono(*load_wav(paths[i]), rate) for i in sorted(chosen)]
+
+
+_POOL: list[np.ndarray] = []  # the babble pool of a worker process (sent once, not per clip)
+
+
+def _set_pool(pool: list[np.ndarray]) -> None:
+    _POOL[:] = pool
+
+
+def _noisy_one(args: tuple[str, dict, tuple[str, ...], tuple[float, ...], int]) -> np.ndarray:
+    """Features of one recording in a room of each noise at each SNR: ``[kinds, snrs, frames, features]``."""
+    from snnapp.core.preprocess import NOISE_KINDS, room_mix
+
+    path, cfg_dict, kinds, snrs, seed = args
+    cfg = AudioConfig.from_dict(cfg_dict)
+    x = to_mono(*load_wav(path), cfg.sample_rate)
+    name_seed = int.from_bytes(hashlib.sha256(os.fsencode(Path(path).name)).digest()[:4], "little")
+    out = np.empty((len(kinds), len(snrs), cfg.n_frames, cfg.n_features), np.float32)
+    for i, kind in enumerate(kinds):
+        for j, snr in enumerate(snrs):
+            # the same room for a clip whatever else is measured beside it
+            rng = np.random.default_rng([seed, name_seed, NOISE_KINDS.index(kind), int(round(snr * 10)) + 1000])
+            out[i, j] = audio_features(room_mix(x, cfg.sample_rate, kind, snr, rng, _POOL), cfg,
+                                       rate=cfg.sample_rate)
+    return out
+
+
+def noisy_features(paths: list[Path], cfg: AudioConfig, kinds: tuple[str, ...], snrs: tuple[float, ...],
+                   pool: list[np.ndarray], *, seed: int = 0, workers: int | None = None) -> np.ndarray:
+    """``[len(paths), len(kinds), len(snrs), n_frames, n_features]``: each recording with noise
+    around it (:func:`~snnapp.core.preprocess.room_mix`), seeded by the file's name, noise kind
+    and SNR, so that every model measured meets the same rooms. ``pool``: babble's talkers."""
+    jobs = [(str(p), cfg.to_dict(), tuple(kinds), tuple(float(s) for s in snrs), seed) for p in paths]
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 20:
+        with ProcessPoolExecutor(workers, initializer=_set_pool, initargs=(pool,)) as ex:
+            feats = list(ex.map(_noisy_one, jobs, chunksize=8))
+    else:
+        _set_pool(pool)
+        feats = [_noisy_one(j) for j in jobs]
+    return np.stack(feats)

@@ -18,6 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from snnapp.core.errors import ConfigError, InputError
+from snnapp.core.preprocess._noise import speech_power
 
 #: Probability of each effect at strength 1 (scaled by ``min(strength, 1)``).
 P_SPEED, P_PITCH, P_REVERB, P_SHIFT, P_NOISE, P_GAIN = 0.5, 0.5, 0.3, 0.5, 0.5, 0.8
@@ -164,16 +165,6 @@ def reverberate(x: np.ndarray, rate: int, rt60: float, wet: float, rng: np.rando
     return ((1.0 - wet) * x + wet * rev).astype(np.float32)
 
 
-def _active_power(x: np.ndarray, frame: int = 256) -> float:
-    """Mean power of the louder half of the frames: the speech, not the pauses around it."""
-    x = x.astype(np.float64)
-    if x.size < 2 * frame:
-        return float(np.mean(x * x)) if x.size else 0.0
-    m = x.size // frame
-    power = np.mean(x[: m * frame].reshape(m, frame) ** 2, axis=1)
-    return float(np.mean(power[power >= np.median(power)]))
-
-
 def add_noise(x: np.ndarray, snr_db: float, pink: bool, rng: np.random.Generator) -> np.ndarray:
     """Add white or pink (1/f power) noise ``snr_db`` below the power of the signal's louder half."""
     n = rng.standard_normal(x.size)
@@ -183,7 +174,7 @@ def add_noise(x: np.ndarray, snr_db: float, pink: bool, rng: np.random.Generator
         f[0] = 1.0
         n = np.fft.irfft(spec / np.sqrt(f), n=x.size)
     p_noise = float(np.mean(n * n))
-    p_sig = _active_power(x)
+    p_sig = speech_power(x)
     if p_noise <= 0.0 or p_sig <= 0.0:
         return x.copy()
     n *= math.sqrt(p_sig / p_noise / 10.0 ** (snr_db / 10.0))
