@@ -88,6 +88,14 @@ def _num(x: float | None) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
+class _NotSet:
+    def __repr__(self) -> str:
+        return "NOT_SET"
+
+
+#: ``absent`` of a setting whose default is also what a config without it meant.
+NOT_SET: Any = _NotSet()
+
 #: The metadata key under which :func:`setting` keeps a field's description.
 SETTING = "snnapp.setting"
 
@@ -98,14 +106,21 @@ class SettingInfo:
 
     help: str
     bounds: Bounds = Bounds()
+    #: The value a saved config that lacks this setting meant: what the project did before the
+    #: setting existed (NOT_SET: the default, for settings whose default is that behaviour).
+    absent: Any = NOT_SET
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, ge: float | None = None, gt: float | None = None,
-            le: float | None = None, lt: float | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
-    """A settings dataclass field: its default, one line of help and its bounds, in one place."""
+            le: float | None = None, lt: float | None = None, default_factory: Any = dataclasses.MISSING,
+            absent: Any = NOT_SET) -> Any:
+    """A settings dataclass field: its default, one line of help and its bounds, in one place.
+
+    ``absent``: for a setting added after models were saved, the value that a ``config.json``
+    without it stands for (the earlier behaviour), where that differs from the new default."""
     if not help:
         raise TypeError("every setting says what it is: give help")
-    meta = {SETTING: SettingInfo(help, Bounds(ge, gt, le, lt))}
+    meta = {SETTING: SettingInfo(help, Bounds(ge, gt, le, lt), absent)}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     if isinstance(default, (list, dict, set)):
@@ -247,3 +262,15 @@ class DictConfig:
             raise  # the class's own checks name the setting
         except (TypeError, ValueError, OverflowError) as exc:
             raise ConfigError(f"{section}: {exc}") from None
+
+    @classmethod
+    def from_saved(cls: type[T], d: dict[str, Any], section: str | None = None) -> T:
+        """:meth:`from_dict` for a config a model was saved with: a setting it lacks that declares
+        ``absent`` takes that value, so that a model made before the setting existed behaves as then."""
+        if isinstance(d, Mapping):
+            d = dict(d)
+            for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+                info = setting_info(f)
+                if f.name not in d and info is not None and info.absent is not NOT_SET:
+                    d[f.name] = info.absent
+        return cls.from_dict(d, section)

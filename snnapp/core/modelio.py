@@ -94,7 +94,7 @@ class ModelConfig:
                 raise ConfigError("training: holds NaN or an infinite number")
             return cls(network=network,
                        encoder=EncoderConfig.from_dict(d.get("encoder", {}), "encoder"),
-                       audio=AudioConfig.from_dict(d.get("audio", {}), "audio"),
+                       audio=AudioConfig.from_saved(d.get("audio", {}), "audio"),
                        image=ImageConfig.from_dict(d.get("image", {}), "image"),
                        temperature=temperature, training=training)
         except (TypeError, ValueError, OverflowError, ConfigError) as exc:

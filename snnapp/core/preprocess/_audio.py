@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,8 +46,13 @@ class AudioConfig(DictConfig):
     hop_length: int = setting(64, "Samples between frames.", ge=1, le=65536)
     fmin: float = setting(20.0, "Lowest frequency of the mel bands (Hz).", ge=0.0)
     fmax: float = setting(4000.0, "Highest frequency of the mel bands (Hz).", gt=0.0)
-    trim_top_db: float = setting(30.0, "Silence trimmed around the word: quieter than the peak by this (dB).",
-                                 gt=0.0)
+    trim: Literal["noise", "peak"] = setting(
+        "noise", "How the word is cut out of the recording: noise (the voice activity detector of "
+                 "snnapp.core.vad, against each band's noise floor; holds up in a noisy room) or peak (frames "
+                 "quieter than the loudest by trim_top_db dropped from both ends; models made before noise).",
+        absent="peak")
+    trim_top_db: float = setting(30.0, "With trim = peak: silence trimmed around the word, quieter than the peak "
+                                       "by this (dB).", gt=0.0)
     n_frames: int = setting(32, "Frames the word is resampled to in time.", ge=1, le=10_000)
     normalize: bool = setting(True, "Per-utterance normalisation of each coefficient (mean 0, std 1): removes the "
                                     "speaker's and the microphone's spectral tilt.")
@@ -203,11 +208,17 @@ def to_mono(data: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
 
 
 def trim_silence(x: np.ndarray, cfg: AudioConfig) -> np.ndarray:
-    """Cut leading and trailing silence; silence alone is returned unchanged (a valid, odd input)."""
-    import librosa
-
+    """The word cut out of the recording ``x`` (see ``AudioConfig.trim``); where no word is found
+    (silence, noise alone) ``x`` is returned unchanged (a valid, odd input)."""
     if x.size == 0 or float(np.max(np.abs(x))) == 0.0:
         return x
+    if cfg.trim == "noise":
+        from snnapp.core.vad import find_word
+
+        span = find_word(x, cfg.sample_rate)
+        return x[span[0]: span[1]] if span is not None and span[1] - span[0] >= cfg.n_fft else x
+    import librosa
+
     trimmed, _ = librosa.effects.trim(x, top_db=cfg.trim_top_db, frame_length=cfg.n_fft, hop_length=cfg.hop_length)
     return trimmed if trimmed.size >= cfg.n_fft else x
 
