@@ -29,9 +29,25 @@ log = logging.getLogger(__name__)
 _unwritable: set[str] = set()
 
 
+def speech_pool(paths: list[Path], rate: int, n: int = 200, seed: int = 0) -> list[np.ndarray]:
+    """Up to ``n`` of the recordings at ``paths`` (a seeded choice), mono at ``rate``: the talkers
+    that ``babble`` noise mixes. Give it training recordings, never the ones under test. The
+    choice depends on the names, not on their order."""
+    by_name = sorted(paths, key=lambda p: os.fsencode(Path(p).name))
+    chosen = np.random.default_rng(seed).permutation(len(by_name))[:n]
+    return [to_mono(*load_wav(by_name[i]), rate) for i in sorted(chosen)]
+
+
+_POOL: list[np.ndarray] = []  # the babble pool of a worker process (sent once, not per clip)
+
+
+def _set_pool(pool: list[np.ndarray]) -> None:
+    _POOL[:] = pool
+
+
 def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"audio": cfg.to_dict(), "copies": copies, "seed": seed, "v": 1}, sort_keys=True).encode())
+    h.update(json.dumps({"audio": cfg.to_dict(), "copies": copies, "seed": seed, "v": 2}, sort_keys=True).encode())
     for p in paths:
         st = p.stat()
         h.update(os.fsencode(p.name) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())  # any bytes of a name
@@ -46,11 +62,12 @@ def _one(args: tuple[str, dict, int, int]) -> np.ndarray:
     if copies:
         data, rate = load_wav(path)
         x = to_mono(data, rate, cfg.sample_rate)
-        # Seeded per file (by name, not position), so adding files does not change the others.
+        # Seeded per file (by name, not position): reordering the files changes nothing (adding some
+        # changes only which talkers babble noise draws on).
         name_seed = int.from_bytes(hashlib.sha256(os.fsencode(Path(path).name)).digest()[:4], "little")
         rng = np.random.default_rng([seed, name_seed])
         for _ in range(copies):
-            y = augment_waveform(x, cfg.sample_rate, rng)
+            y = augment_waveform(x, cfg.sample_rate, rng, pool=_POOL)
             out.append(audio_features(y, cfg, rate=cfg.sample_rate))
     return np.stack(out)
 
@@ -62,7 +79,8 @@ def compute_features(
     """``[len(paths), 1 + copies, n_frames, n_features]`` float32 features, from the cache if present.
 
     Index 0 along the second axis is the clean recording; 1..copies are augmented versions
-    (noise, gain, speed, pitch, reverberation, time shift) for training.
+    (speed, pitch, reverberation, microphone colour, a noisy room or noise under the word, time
+    shift, gain) for training; babble's talkers are drawn from ``paths`` themselves.
     """
     paths = [Path(p) for p in paths]
     target = None
@@ -72,11 +90,14 @@ def compute_features(
         if cached is not None:
             return cached
     jobs = [(str(p), cfg.to_dict(), copies, seed) for p in paths]
+    # the talkers of babble noise: the recordings being augmented themselves (training ones only)
+    talkers = speech_pool(paths, cfg.sample_rate, seed=seed) if copies else []
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     if workers > 1 and len(jobs) > 50:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=_set_pool, initargs=(talkers,)) as pool:
             feats = list(pool.map(_one, jobs, chunksize=32))
     else:
+        _set_pool(talkers)
         feats = [_one(j) for j in jobs]
     arr = np.stack(feats).astype(np.float32)
     if target is not None:
@@ -111,20 +132,6 @@ def _write_cached(target: Path, arr: np.ndarray) -> None:
             _unwritable.add(folder)
             log.warning("feature cache not used: cannot write %s (%s); the features are computed afresh each run",
                         shown(folder), exc.strerror or exc)
-
-
-def speech_pool(paths: list[Path], rate: int, n: int = 200, seed: int = 0) -> list[np.ndarray]:
-    """Up to ``n`` of the recordings at ``paths`` (a seeded choice), mono at ``rate``: the talkers
-    that ``babble`` noise mixes. Give it training recordings, never the ones under test."""
-    chosen = np.random.default_rng(seed).permutation(len(paths))[:n]
-    return [to_mono(*load_wav(paths[i]), rate) for i in sorted(chosen)]
-
-
-_POOL: list[np.ndarray] = []  # the babble pool of a worker process (sent once, not per clip)
-
-
-def _set_pool(pool: list[np.ndarray]) -> None:
-    _POOL[:] = pool
 
 
 def _noisy_one(args: tuple[str, dict, tuple[str, ...], tuple[float, ...], int]) -> np.ndarray:

@@ -3,8 +3,11 @@
 :func:`augment_waveform` applies, each with some probability, the changes a new speaker, room and
 microphone bring: speaking rate and vocal pitch (speed change by resampling), pitch alone
 (resampling followed by a small phase-vocoder time stretch back to the original length), a room
-(convolution with a synthetic exponentially decaying noise response), a time offset (silence
-before and after), background noise (white or pink, at a random signal-to-noise ratio) and level.
+(convolution with a synthetic exponentially decaying noise response), a microphone's colour (a
+smooth random tilt and bumps of its frequency response), a time offset (silence before and after),
+a noisy room (one of the project's noises before, under and after the word, at 0-30 dB SNR, as a
+microphone records it: :func:`~snnapp.core.preprocess.room_mix`), or else a little white or pink
+noise under the word, and level.
 
 Numpy and scipy only, and cheap: about a millisecond per second of 8 kHz audio. Deterministic
 given the generator: the same ``rng`` state and input give the same output.
@@ -13,26 +16,33 @@ given the generator: the same ``rng`` state and input give the same output.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 
 from snnapp.core.errors import ConfigError, InputError
-from snnapp.core.preprocess._noise import speech_power
+from snnapp.core.preprocess._noise import NOISE_KINDS, room_mix, speech_power
 
 #: Probability of each effect at strength 1 (scaled by ``min(strength, 1)``).
 P_SPEED, P_PITCH, P_REVERB, P_SHIFT, P_NOISE, P_GAIN = 0.5, 0.5, 0.3, 0.5, 0.5, 0.8
+P_ROOM, P_COLOUR = 0.6, 0.5
+#: SNR range (dB) of a noisy room at strength 1.
+ROOM_SNR = (0.0, 30.0)
 
 
-def augment_waveform(x: np.ndarray, rate: int, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+def augment_waveform(x: np.ndarray, rate: int, rng: np.random.Generator, strength: float = 1.0,
+                     pool: Sequence[np.ndarray] = ()) -> np.ndarray:
     """A randomly changed copy of the mono waveform ``x`` (float, about [-1, 1]) sampled at ``rate``.
 
     ``strength`` scales how often and how much (0: an unchanged copy; 1: the ranges below; up
     to 2). At strength 1: speed factor 0.85-1.15 (length changes by its inverse), or else pitch
     within +-2 semitones at constant length; reverberation with RT60 0.1-0.5 s and a wet share
-    up to 0.5; up to 0.1 s of silence added before and after; white or pink noise at 10-40 dB
-    SNR; gain within +-6 dB, the result kept within [-1, 1]. Returns float32; the length
-    stays within about 0.8x-1.5x of the input's.
+    up to 0.5; a microphone colour within about +-6 dB; then either a noisy room (probability
+    0.6: a noise kind drawn from the project's, babble only where ``pool`` holds talkers, 0.25-0.75 s
+    around the word, 0-30 dB SNR) or up to 0.1 s of silence added before and after and white or
+    pink noise at 10-40 dB SNR; gain within +-6 dB, the result kept within [-1, 1]. Returns
+    float32; the length stays within about 0.8x-1.5x of the input's plus 1.5 s of room.
     """
     if not (isinstance(strength, (int, float)) and math.isfinite(strength) and 0.0 <= strength <= 2.0):
         raise ConfigError(f"augmentation strength must be between 0 and 2, not {strength!r}")
@@ -62,6 +72,12 @@ def augment_waveform(x: np.ndarray, rate: int, rng: np.random.Generator, strengt
     snr_db = rng.uniform(40.0 - 30.0 * p, 40.0)
     noise_seed = int(rng.integers(0, 2**31 - 1))
     gain_db = rng.uniform(-6.0, 6.0) * s
+    v = rng.random(2)
+    kinds = [k for k in NOISE_KINDS if pool or k != "babble"]
+    kind = kinds[int(rng.integers(0, len(kinds)))]
+    room_snr = rng.uniform(ROOM_SNR[1] - (ROOM_SNR[1] - ROOM_SNR[0]) * p, ROOM_SNR[1])
+    room_seed = int(rng.integers(0, 2**31 - 1))
+    colour = rng.uniform(-1.0, 1.0, size=6) * s
 
     if u[0] < P_SPEED * p:
         y = change_speed(y, speed)
@@ -69,11 +85,16 @@ def augment_waveform(x: np.ndarray, rate: int, rng: np.random.Generator, strengt
         y = shift_pitch(y, semitones)
     if u[2] < P_REVERB * p:
         y = reverberate(y, rate, rt60, wet, np.random.default_rng(ir_seed))
-    if u[3] < P_SHIFT * p:
-        before, after = (int(round(t * rate)) for t in pad)
-        y = np.pad(y, (before, after))
-    if u[4] < P_NOISE * p:
-        y = add_noise(y, snr_db, pink, np.random.default_rng(noise_seed))
+    if v[1] < P_COLOUR * p:
+        y = colour_microphone(y, rate, colour)
+    if v[0] < P_ROOM * p:
+        y = room_mix(y, rate, kind, room_snr, np.random.default_rng(room_seed), pool)
+    else:
+        if u[3] < P_SHIFT * p:
+            before, after = (int(round(t * rate)) for t in pad)
+            y = np.pad(y, (before, after))
+        if u[4] < P_NOISE * p:
+            y = add_noise(y, snr_db, pink, np.random.default_rng(noise_seed))
     if u[5] < P_GAIN * p:
         y = y * np.float32(10.0 ** (gain_db / 20.0))
     peak = float(np.max(np.abs(y))) if y.size else 0.0
@@ -163,6 +184,18 @@ def reverberate(x: np.ndarray, rate: int, rt60: float, wet: float, rng: np.rando
     if rev_rms > 0:
         rev *= dry_rms / rev_rms
     return ((1.0 - wet) * x + wet * rev).astype(np.float32)
+
+
+def colour_microphone(x: np.ndarray, rate: int, shape: np.ndarray) -> np.ndarray:
+    """``x`` through a microphone's frequency response: a smooth curve over log frequency (100 Hz
+    to half the rate) through ``shape``'s values, each -1..1 meaning -6..+6 dB; same length."""
+    if x.size < 4:
+        return x.astype(np.float32, copy=True)
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(x.size, 1.0 / rate)
+    pos = np.log(np.clip(f, 100.0, rate / 2) / 100.0) / np.log(rate / 200.0)  # 0 at 100 Hz, 1 at rate/2
+    gain_db = 6.0 * np.interp(pos, np.linspace(0.0, 1.0, len(shape)), shape)
+    return np.fft.irfft(spec * 10.0 ** (gain_db / 20.0), n=x.size).astype(np.float32)
 
 
 def add_noise(x: np.ndarray, snr_db: float, pink: bool, rng: np.random.Generator) -> np.ndarray:
