@@ -73,11 +73,26 @@ def render_card(folder: Path, config: ModelConfig, metrics: dict[str, Any]) -> s
         lo = metrics["loso"]
         lines += ["", f"Leave-one-speaker-out (trained on five speakers, tested on the sixth): mean {_pct(lo['mean_accuracy'])}; "
                   + ", ".join(f"{s} {_pct(a)}" for s, a in lo["per_speaker"].items())]
+    if "noise" in metrics:
+        lines += ["", *noise_table(metrics["noise"])]
     lines += ["", "Energy: 0.9 pJ per synaptic operation (accumulate) and 4.6 pJ per multiply-accumulate of "
               "layers fed real values (45 nm figures).", "", "## Files", "",
               f"- `{WEIGHTS}` sha256 `{sha256_file(folder / WEIGHTS)}`",
               "- `manifest.json` holds the sha256 of every file; loading verifies them.", ""]
     return "\n".join(shown(line) for line in lines)
+
+
+def noise_table(res: dict[str, Any]) -> list[str]:
+    """The lines of a Markdown table of ``snnapp evaluate --noise``: accuracy per noise and SNR."""
+    snrs = [f"{s:g}" for s in res["snrs"]]
+    lines = [f"In a noisy room (`snnapp evaluate --noise`: FSDD test, {res['n']} words, the noise "
+             f"{res['around_s'][0]:g}-{res['around_s'][1]:g} s before and after each word and under it; "
+             f"clean {_pct(res['clean'])}):", "",
+             "| noise | " + " | ".join(f"{s} dB" for s in snrs) + " |", "|---|" + "---:|" * len(snrs)]
+    for kind, row in res["accuracy"].items():
+        lines.append(f"| {kind} | " + " | ".join(_pct(row[s]) for s in snrs) + " |")
+    lines.append("| **mean** | " + " | ".join(f"**{_pct(res['mean'][s])}**" for s in snrs) + " |")
+    return lines
 
 
 def _settings(config: ModelConfig) -> list[str]:

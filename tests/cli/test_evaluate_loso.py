@@ -55,3 +55,23 @@ def test_noise_around_the_word_lowers_accuracy_and_is_recorded(tmp_path: Path, d
     assert res.exit_code == 2 and "thunder" in res.output and "babble" in res.output
     res = CliRunner().invoke(app, ["evaluate", str(model), "--noise", "white", "--snr", "loud"], env=env)
     assert res.exit_code == 2 and "--snr" in res.output
+
+
+def test_a_noise_measure_of_the_whole_test_split_goes_into_metrics_and_card(tmp_path: Path, data_dir: Path,
+                                                                          cache_dir: Path) -> None:
+    import shutil
+
+    from snnapp.core.modelio import load_model
+    from snnapp.core.predict import shipped_model
+
+    env = {"SNNAPP_DATA_DIR": str(data_dir), "SNNAPP_CACHE_DIR": str(cache_dir)}
+    model = tmp_path / "audio"
+    shutil.copytree(shipped_model("audio"), model)
+    res = CliRunner().invoke(app, ["evaluate", str(model), "--noise", "pink", "--snr", "10", "--record",
+                                   "--device", "cpu"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "pink" in res.output and "10 dB" in res.output and "mean" in res.output
+    noise = load_model(model).metrics["noise"]  # load_model checks the manifest: one step, never half
+    assert noise["n"] == 300 and set(noise["accuracy"]) == {"pink"}
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "In a noisy room" in card and f"| pink | {100 * noise['accuracy']['pink']['10']:.2f} % |" in card
