@@ -49,9 +49,10 @@ class VadConfig:
     pre_roll_ms: float = 100.0
     max_ms: float = 1500.0
     margin_ms: float = 30.0  # find_word: kept before the first and after the last speech frame
-    floor_percentile: float = 10.0  # find_word: the band floor, a percentile over the recording
+    floor_percentile: float = 5.0  # find_word: the band floor, a percentile over the recording
     quiet_percentile: float = 40.0  # find_word: the noise statistics come from frames quieter than this
     smooth: int = 3  # frames each score is averaged over
+    extend_k: float = 1.0  # find_word: the word's edges grow while frames score this many deviations up
     edge_run_ms: float = 80.0  # find_word: a shorter burst of speech frames at either end is no part of the word
 
 
@@ -269,6 +270,16 @@ def find_word(x: np.ndarray, rate: int, cfg: VadConfig = VadConfig()) -> tuple[i
             best, best_sum = (first, final), total_score
     if best is None:
         return None
+    # hysteresis: the word's soft edges (a fading vowel, a breathy onset) rise less above the floor;
+    # grow the cut while frames stay above a lower threshold and within top_db of the word's peak
+    low = max(cfg.threshold_db / 3, centre + cfg.extend_k * spread)
+    keep = (score > low) & (total > total[best[0]: best[1] + 1].max() - cfg.top_db)
+    first, final = best
+    while first > 0 and keep[first - 1]:
+        first -= 1
+    while final < n - 1 and keep[final + 1]:
+        final += 1
+    best = (first, final)
     margin = int(round(rate * cfg.margin_ms / 1000))
     start = max(0, best[0] * bands.hop - margin)
     end = min(x.size, best[1] * bands.hop + bands.win + margin)
