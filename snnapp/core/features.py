@@ -47,7 +47,14 @@ def _set_pool(pool: list[np.ndarray]) -> None:
 
 def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"audio": cfg.to_dict(), "copies": copies, "seed": seed, "v": 2}, sort_keys=True).encode())
+    from dataclasses import asdict
+
+    from snnapp.core.vad import VAD_VERSION, VadConfig
+
+    # the word's cut is part of the features: the detector's settings and version are in the key
+    vad = {"config": asdict(VadConfig()), "version": VAD_VERSION} if cfg.trim == "noise" else None
+    h.update(json.dumps({"audio": cfg.to_dict(), "vad": vad, "copies": copies, "seed": seed, "v": 2},
+                        sort_keys=True).encode())
     for p in paths:
         st = p.stat()
         h.update(os.fsencode(p.name) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())  # any bytes of a name

@@ -31,6 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Changes whenever a change to the code below changes where words are cut: cached features
+#: computed with an earlier detector are then recomputed (see :mod:`snnapp.core.features`).
+VAD_VERSION = 2
+
 
 @dataclass(frozen=True)
 class VadConfig:

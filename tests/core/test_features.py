@@ -114,3 +114,13 @@ def test_augmented_copies_differ_but_are_deterministic(clips, reference) -> None
     # a shorter list has fewer babble talkers to draw from: its clean rows are the same
     subset = compute_features(clips[5:1:-1], CFG, copies=COPIES, seed=0, cache_dir=None)
     np.testing.assert_array_equal(subset[:, 0], reference[5:1:-1, 0])
+
+
+def test_a_new_voice_activity_detector_recomputes_the_cache(clips, tmp_path, monkeypatch) -> None:
+    from snnapp.core import vad
+
+    compute_features(clips[:2], CFG, cache_dir=tmp_path)
+    first = _cache_files(tmp_path)
+    monkeypatch.setattr(vad, "VAD_VERSION", vad.VAD_VERSION + 1)  # where words are cut has changed
+    compute_features(clips[:2], CFG, cache_dir=tmp_path)
+    assert len(_cache_files(tmp_path)) == len(first) + 1
