@@ -16,8 +16,10 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +45,18 @@ _POOL: list[np.ndarray] = []  # the babble pool of a worker process (sent once, 
 
 def _set_pool(pool: list[np.ndarray]) -> None:
     _POOL[:] = pool
+
+
+def _map(fn: Callable[[Any], np.ndarray], jobs: list, talkers: list[np.ndarray], workers: int | None,
+         chunk: int) -> list[np.ndarray]:
+    """``fn`` over ``jobs``, in worker processes where there are enough jobs, with babble's
+    ``talkers`` sent to each worker once."""
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 2 * chunk:
+        with ProcessPoolExecutor(workers, initializer=_set_pool, initargs=(talkers,)) as ex:
+            return list(ex.map(fn, jobs, chunksize=chunk))
+    _set_pool(talkers)
+    return [fn(j) for j in jobs]
 
 
 def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
@@ -99,14 +113,7 @@ def compute_features(
     jobs = [(str(p), cfg.to_dict(), copies, seed) for p in paths]
     # the talkers of babble noise: the recordings being augmented themselves (training ones only)
     talkers = speech_pool(paths, cfg.sample_rate, seed=seed) if copies else []
-    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    if workers > 1 and len(jobs) > 50:
-        with ProcessPoolExecutor(workers, initializer=_set_pool, initargs=(talkers,)) as pool:
-            feats = list(pool.map(_one, jobs, chunksize=32))
-    else:
-        _set_pool(talkers)
-        feats = [_one(j) for j in jobs]
-    arr = np.stack(feats).astype(np.float32)
+    arr = np.stack(_map(_one, jobs, talkers, workers, chunk=32)).astype(np.float32)
     if target is not None:
         _write_cached(target, arr)
     return arr
@@ -165,11 +172,4 @@ def noisy_features(paths: list[Path], cfg: AudioConfig, kinds: tuple[str, ...], 
     around it (:func:`~snnapp.core.preprocess.room_mix`), seeded by the file's name, noise kind
     and SNR, so that every model measured meets the same rooms. ``pool``: babble's talkers."""
     jobs = [(str(p), cfg.to_dict(), tuple(kinds), tuple(float(s) for s in snrs), seed) for p in paths]
-    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    if workers > 1 and len(jobs) > 20:
-        with ProcessPoolExecutor(workers, initializer=_set_pool, initargs=(pool,)) as ex:
-            feats = list(ex.map(_noisy_one, jobs, chunksize=8))
-    else:
-        _set_pool(pool)
-        feats = [_noisy_one(j) for j in jobs]
-    return np.stack(feats)
+    return np.stack(_map(_noisy_one, jobs, pool, workers, chunk=8))

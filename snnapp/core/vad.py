@@ -1,28 +1,26 @@
 """Voice activity: find the spoken digit in a recording, or cut a stream into utterances.
 
-One detector serves every path that cuts a word out of audio: the trimming of a recording before
-its features (training, evaluation, ``predict``: :func:`find_word`), ``listen`` and the app's
-microphone (:class:`Segmenter`). Both see the same frames, the same test and the same gate.
-
-Why not loudness alone: a word in a quiet room is loud against the room, but a room with an
-engine, music or other talkers is loud all the time, and a peak-relative threshold then keeps
-the noise around the word (or, in a noisy stretch, cuts inside it). The detector therefore
+:func:`find_word` cuts the word out of a recording before its features (training, evaluation,
+``predict``, and each utterance of ``listen`` and the app's microphone). Why not loudness alone: a
+word in a quiet room is loud against the room, but a room with an engine, music or other talkers
+is loud all the time, and a peak-relative threshold then keeps the noise around the word. It
 compares each frame with the *noise floor of each frequency band*:
 
 - every 10 ms, a 32 ms Hann-windowed spectrum is summed into 16 mel-spaced bands (100 Hz-4 kHz);
-- a band's floor is the level of the noise in it: the causal :class:`Segmenter` tracks it (it
-  follows falling levels quickly and rises at most ``rise_db_per_s``), :func:`find_word`, which
-  sees the whole recording, takes a low percentile of each band over time;
+- a band's floor is a low percentile of its level over the recording;
 - a frame's score is the mean over bands of how far each rises above its floor (dB, negatives
-  as 0): speech lifts many bands at once, a stationary hum or engine lifts none over its floor;
-- the threshold adapts: it is ``adapt_k`` standard deviations above the mean score of the noise
-  frames, and never below ``threshold_db``, so fluctuating noise (babble, rain) raises it;
-- the gate opens after ``min_speech_ms`` of speech frames (clicks are shorter), keeps
-  ``pre_roll_ms`` before the onset and closes after ``hangover_ms`` without speech or at ``max_ms``.
+  as 0), averaged over three frames: speech lifts many bands at once, a stationary hum or engine
+  lifts none over its floor;
+- the threshold adapts: ``adapt_k`` robust deviations above the median score of the quieter
+  frames, never below ``threshold_db``, so fluctuating noise (babble, rain) raises it;
+- a gate opens after ``min_speech_ms`` of speech frames and closes after ``hangover_ms``; of the
+  utterances it finds, the one that stands out most (the sum of its scores) is the word, short
+  bursts (clicks) at its ends are dropped, and its edges grow while frames stay above a lower
+  threshold (hysteresis).
 
-:func:`find_word` picks, of the utterances the gate finds, the one that stands out most (the sum
-of its frame scores) and cuts it to its first and last speech frame with ``margin_ms`` around.
-Numpy only: no torch, no JIT compiler, about 1-3 ms for a second of audio.
+The streaming :class:`Segmenter` of ``listen`` and the app's microphone is, for now, a causal
+energy gate against a running floor; every utterance it returns is cut again by
+:func:`find_word`. Numpy only: no torch, no JIT compiler.
 """
 
 from __future__ import annotations
@@ -53,6 +51,10 @@ class VadConfig:
     pre_roll_ms: float = 100.0
     max_ms: float = 1500.0
     margin_ms: float = 30.0  # find_word: kept before the first and after the last speech frame
+    frame_ms: float = 20.0  # Segmenter: its energy frames
+    margin_db: float = 12.0  # Segmenter: speech is this far above the running floor
+    stream_floor_db: float = -50.0  # Segmenter: dBFS, quieter frames are never speech
+    stream_min_speech_ms: float = 100.0  # Segmenter: speech this long opens an utterance
     floor_percentile: float = 5.0  # find_word: the band floor, a percentile over the recording
     quiet_percentile: float = 40.0  # find_word: the noise statistics come from frames quieter than this
     smooth: int = 3  # frames each score is averaged over
@@ -144,71 +146,70 @@ class _Gate:
 class Segmenter:
     """Feed chunks with :meth:`push`; finished utterances come back; :meth:`flush` ends the stream.
 
-    Causal: the band floors start at the first frame's levels, follow lower levels quickly and
-    rise slowly, so a room that gets louder is learnt within seconds and speech does not become
-    the floor while it lasts.
+    Energy based, causal: each 20 ms frame is speech when its level is ``margin_db`` above the
+    running noise floor (a slow-rising, fast-falling minimum tracker) and above
+    ``stream_floor_db``. Each utterance it returns is then cut again by :func:`find_word` in the
+    preprocessing, with the noise-aware test.
     """
 
     def __init__(self, sample_rate: int, cfg: VadConfig = VadConfig()) -> None:
         self.rate, self.cfg = int(sample_rate), cfg
-        self._bands = _Bands(self.rate, cfg)
-        self._gate = _Gate(cfg)
-        self._rise = cfg.rise_db_per_s * cfg.hop_ms / 1000
-        self._floor: np.ndarray | None = None
-        self._tail = np.zeros(0, np.float32)  # samples not yet a whole hop
-        self._history = np.zeros(self._bands.win, np.float32)  # the window ending at the current hop
-        self._kept: list[np.ndarray] = []  # the hops of the open utterance, with its pre-roll
-        self._recent: list[np.ndarray] = []  # the last hops, for the pre-roll
-        self._frame = 0  # hops consumed
+        self.frame = max(1, int(round(sample_rate * cfg.frame_ms / 1000)))
+        self._pending = np.zeros(0, np.float32)
+        self._frames: list[np.ndarray] = []  # current utterance (incl. pre-roll)
+        self._pre: list[np.ndarray] = []
+        self._speech = self._silence = 0
+        self._active = False
+        self._noise_db = cfg.stream_floor_db
+        self._pos = 0  # frames consumed
+
+    def _ms(self, frames: int) -> float:
+        return frames * self.cfg.frame_ms
 
     def push(self, chunk: np.ndarray) -> list[Utterance]:
         x = np.asarray(chunk, dtype=np.float32)
         if x.ndim == 2:
             x = x.mean(axis=1)
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-        buf = np.concatenate([self._tail, x])
-        hop = self._bands.hop
-        n = len(buf) // hop
-        self._tail = buf[n * hop:]
+        buf = np.concatenate([self._pending, x])
+        n = len(buf) // self.frame
+        self._pending = buf[n * self.frame:]
         out: list[Utterance] = []
-        for h in buf[: n * hop].reshape(n, hop):
-            u = self._hop(h)
+        for f in buf[: n * self.frame].reshape(n, self.frame):
+            u = self._frame(f)
             if u is not None:
                 out.append(u)
         return out
 
-    def _hop(self, h: np.ndarray) -> Utterance | None:
-        c, g = self.cfg, self._gate
-        self._history = np.concatenate([self._history[h.size:], h])
-        level = self._bands.levels(self._history[None])[0]
-        if self._floor is None:
-            self._floor = level.copy()
-        score = float(np.maximum(level - self._floor, 0.0).mean())
-        is_speech = g.speech(score, bool((level > c.floor_db).any()))
-        # the floor: down quickly, up slowly (so that a word never becomes the floor)
-        lower = level < self._floor
-        self._floor = np.where(lower, self._floor + 0.3 * (level - self._floor), self._floor + self._rise)
-        i = self._frame
-        self._frame += 1
-        was_open = g.start is not None
-        done = g.step(i, is_speech)
-        if g.start is not None and not was_open:  # opened: the pre-roll becomes the utterance's start
-            self._kept = self._recent[-(i - g.start):] if i > g.start else []
-        self._recent = (self._recent + [h])[-(g.pre + g.need + 1):]
-        if g.start is not None or done is not None:
-            self._kept.append(h)
-        return self._utterance(done) if done is not None else None
+    def _frame(self, f: np.ndarray) -> Utterance | None:
+        c = self.cfg
+        level = 10 * np.log10(float(np.mean(f * f)) + 1e-12)
+        # noise floor: follows quiet frames at once, rises slowly (about 3 dB per second)
+        self._noise_db = level if level < self._noise_db else self._noise_db + 3.0 * c.frame_ms / 1000
+        speech = level > max(c.stream_floor_db, self._noise_db + c.margin_db)
+        self._pos += 1
+        if not self._active:
+            self._pre.append(f)
+            keep = int(c.pre_roll_ms / c.frame_ms) + int(c.stream_min_speech_ms / c.frame_ms) + 1
+            self._pre = self._pre[-keep:]
+            self._speech = self._speech + 1 if speech else 0
+            if self._ms(self._speech) >= c.stream_min_speech_ms:
+                self._active, self._frames, self._silence = True, list(self._pre), 0
+            return None
+        self._frames.append(f)
+        self._silence = 0 if speech else self._silence + 1
+        if self._ms(self._silence) >= c.hangover_ms or self._ms(len(self._frames)) >= c.max_ms:
+            return self._close()
+        return None
 
-    def _utterance(self, span: tuple[int, int]) -> Utterance:
-        samples = np.concatenate(self._kept) if self._kept else np.zeros(0, np.float32)
-        self._kept = []
-        end = (span[1] + 1) * self._bands.hop / self.rate
+    def _close(self) -> Utterance:
+        samples = np.concatenate(self._frames)
+        end = self._pos * self.frame / self.rate
+        self._active, self._frames, self._pre, self._speech = False, [], [], 0
         return Utterance(samples, end - len(samples) / self.rate, end)
 
     def flush(self) -> list[Utterance]:
         """End of stream: an open utterance is closed and returned."""
-        span = self._gate.close(self._frame - 1)
-        return [self._utterance(span)] if span is not None and self._kept else []
+        return [self._close()] if self._active and self._frames else []
 
 
 def _smooth(score: np.ndarray, frames: int) -> np.ndarray:
