@@ -18,9 +18,11 @@ compares each frame with the *noise floor of each frequency band*:
   bursts (clicks) at its ends are dropped, and its edges grow while frames stay above a lower
   threshold (hysteresis).
 
-The streaming :class:`Segmenter` of ``listen`` and the app's microphone is, for now, a causal
-energy gate against a running floor; every utterance it returns is cut again by
-:func:`find_word`. Numpy only: no torch, no JIT compiler.
+The streaming :class:`Segmenter` of ``listen`` and the app's microphone uses the same bands, score
+and gate, causally: each band's floor starts at the first frame's level, follows lower levels
+quickly and rises at most ``rise_db_per_s``, and the threshold's noise statistics are a running
+mean and variance of the frames it judges not to be speech. Every utterance it returns is cut
+again by :func:`find_word` in the preprocessing. Numpy only: no torch, no JIT compiler.
 """
 
 from __future__ import annotations
@@ -45,16 +47,12 @@ class VadConfig:
     adapt_k: float = 3.0  # or this many standard deviations above the noise frames' mean score
     floor_db: float = -60.0  # dBFS per band: quieter is never speech
     top_db: float = 40.0  # find_word: frames this far below the recording's loudest are not speech
-    rise_db_per_s: float = 3.0
+    rise_db_per_s: float = 3.0  # Segmenter: how fast a band's floor may rise
     min_speech_ms: float = 60.0
     hangover_ms: float = 250.0
     pre_roll_ms: float = 100.0
     max_ms: float = 1500.0
     margin_ms: float = 30.0  # find_word: kept before the first and after the last speech frame
-    frame_ms: float = 20.0  # Segmenter: its energy frames
-    margin_db: float = 12.0  # Segmenter: speech is this far above the running floor
-    stream_floor_db: float = -50.0  # Segmenter: dBFS, quieter frames are never speech
-    stream_min_speech_ms: float = 100.0  # Segmenter: speech this long opens an utterance
     floor_percentile: float = 5.0  # find_word: the band floor, a percentile over the recording
     quiet_percentile: float = 40.0  # find_word: the noise statistics come from frames quieter than this
     smooth: int = 3  # frames each score is averaged over
@@ -96,8 +94,9 @@ class _Bands:
 
 
 class _Gate:
-    """The decision over frames: adaptive threshold, onset, pre-roll and hangover. Fed one frame's
-    score and band levels at a time; says where utterances open and close (frame indices)."""
+    """The decision over frames: the adaptive threshold, onset, pre-roll, hangover and longest
+    utterance. Fed one frame's decision at a time; says where utterances open and close (frame
+    indices)."""
 
     def __init__(self, cfg: VadConfig, mean: float = 1.0, var: float = 1.0) -> None:
         self.cfg = cfg
@@ -107,15 +106,18 @@ class _Gate:
         self.mean, self.var = mean, var
         self.run = self.quiet = 0
         self.start: int | None = None
-        self.last_speech = -1
 
     def threshold(self) -> float:
         return max(self.cfg.threshold_db, self.mean + self.cfg.adapt_k * float(np.sqrt(self.var)))
 
     def speech(self, score: float, loud: bool) -> bool:
-        """Whether a frame of ``score`` is speech; a frame that is not updates the noise statistics."""
-        is_speech = loud and score > self.threshold()
-        if not is_speech and self.start is None:
+        """Whether a frame of ``score`` is speech (above the threshold, and ``loud``). A frame whose
+        score is at or under the threshold, outside an utterance, updates the noise statistics; one
+        that is only too quiet does not (the soft onset of a word after digital silence would
+        otherwise lift the threshold above the word)."""
+        above = score > self.threshold()
+        is_speech = loud and above
+        if not above and self.start is None:
             d = score - self.mean
             self.mean += 0.05 * d
             self.var += 0.05 * (d * d - self.var)
@@ -126,12 +128,9 @@ class _Gate:
         if self.start is None:
             self.run = self.run + 1 if is_speech else 0
             if self.run >= self.need:
-                self.start, self.quiet, self.last_speech = max(0, i - self.run + 1 - self.pre), 0, i
+                self.start, self.quiet = max(0, i - self.run + 1 - self.pre), 0
             return None
-        if is_speech:
-            self.quiet, self.last_speech = 0, i
-        else:
-            self.quiet += 1
+        self.quiet = 0 if is_speech else self.quiet + 1
         if self.quiet >= self.hang or i - self.start + 1 >= self.most:
             return self.close(i)
         return None
@@ -146,70 +145,71 @@ class _Gate:
 class Segmenter:
     """Feed chunks with :meth:`push`; finished utterances come back; :meth:`flush` ends the stream.
 
-    Energy based, causal: each 20 ms frame is speech when its level is ``margin_db`` above the
-    running noise floor (a slow-rising, fast-falling minimum tracker) and above
-    ``stream_floor_db``. Each utterance it returns is then cut again by :func:`find_word` in the
-    preprocessing, with the noise-aware test.
+    Causal: the band floors start at the first frame's levels, follow lower levels quickly and
+    rise slowly, so a room that gets louder is learnt within seconds and speech does not become
+    the floor while it lasts.
     """
 
     def __init__(self, sample_rate: int, cfg: VadConfig = VadConfig()) -> None:
         self.rate, self.cfg = int(sample_rate), cfg
-        self.frame = max(1, int(round(sample_rate * cfg.frame_ms / 1000)))
-        self._pending = np.zeros(0, np.float32)
-        self._frames: list[np.ndarray] = []  # current utterance (incl. pre-roll)
-        self._pre: list[np.ndarray] = []
-        self._speech = self._silence = 0
-        self._active = False
-        self._noise_db = cfg.stream_floor_db
-        self._pos = 0  # frames consumed
-
-    def _ms(self, frames: int) -> float:
-        return frames * self.cfg.frame_ms
+        self._bands = _Bands(self.rate, cfg)
+        self._gate = _Gate(cfg)
+        self._rise = cfg.rise_db_per_s * cfg.hop_ms / 1000
+        self._floor: np.ndarray | None = None
+        self._tail = np.zeros(0, np.float32)  # samples not yet a whole hop
+        self._history = np.zeros(self._bands.win, np.float32)  # the window ending at the current hop
+        self._kept: list[np.ndarray] = []  # the hops of the open utterance, with its pre-roll
+        self._recent: list[np.ndarray] = []  # the last hops, for the pre-roll
+        self._frame = 0  # hops consumed
 
     def push(self, chunk: np.ndarray) -> list[Utterance]:
         x = np.asarray(chunk, dtype=np.float32)
         if x.ndim == 2:
             x = x.mean(axis=1)
-        buf = np.concatenate([self._pending, x])
-        n = len(buf) // self.frame
-        self._pending = buf[n * self.frame:]
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        buf = np.concatenate([self._tail, x])
+        hop = self._bands.hop
+        n = len(buf) // hop
+        self._tail = buf[n * hop:]
         out: list[Utterance] = []
-        for f in buf[: n * self.frame].reshape(n, self.frame):
-            u = self._frame(f)
+        for h in buf[: n * hop].reshape(n, hop):
+            u = self._hop(h)
             if u is not None:
                 out.append(u)
         return out
 
-    def _frame(self, f: np.ndarray) -> Utterance | None:
-        c = self.cfg
-        level = 10 * np.log10(float(np.mean(f * f)) + 1e-12)
-        # noise floor: follows quiet frames at once, rises slowly (about 3 dB per second)
-        self._noise_db = level if level < self._noise_db else self._noise_db + 3.0 * c.frame_ms / 1000
-        speech = level > max(c.stream_floor_db, self._noise_db + c.margin_db)
-        self._pos += 1
-        if not self._active:
-            self._pre.append(f)
-            keep = int(c.pre_roll_ms / c.frame_ms) + int(c.stream_min_speech_ms / c.frame_ms) + 1
-            self._pre = self._pre[-keep:]
-            self._speech = self._speech + 1 if speech else 0
-            if self._ms(self._speech) >= c.stream_min_speech_ms:
-                self._active, self._frames, self._silence = True, list(self._pre), 0
-            return None
-        self._frames.append(f)
-        self._silence = 0 if speech else self._silence + 1
-        if self._ms(self._silence) >= c.hangover_ms or self._ms(len(self._frames)) >= c.max_ms:
-            return self._close()
-        return None
+    def _hop(self, h: np.ndarray) -> Utterance | None:
+        c, g = self.cfg, self._gate
+        self._history = np.concatenate([self._history[h.size:], h])
+        level = self._bands.levels(self._history[None])[0]
+        if self._floor is None:
+            self._floor = level.copy()
+        score = float(np.maximum(level - self._floor, 0.0).mean())
+        is_speech = g.speech(score, bool((level > c.floor_db).any()))
+        # the floor: down quickly, up slowly (so that a word never becomes the floor)
+        lower = level < self._floor
+        self._floor = np.where(lower, self._floor + 0.3 * (level - self._floor), self._floor + self._rise)
+        i = self._frame
+        self._frame += 1
+        was_open = g.start is not None
+        done = g.step(i, is_speech)
+        if g.start is not None and not was_open:  # opened: the pre-roll becomes the utterance's start
+            self._kept = self._recent[-(i - g.start):] if i > g.start else []
+        self._recent = (self._recent + [h])[-(g.pre + g.need + 1):]
+        if g.start is not None or done is not None:
+            self._kept.append(h)
+        return self._utterance(done) if done is not None else None
 
-    def _close(self) -> Utterance:
-        samples = np.concatenate(self._frames)
-        end = self._pos * self.frame / self.rate
-        self._active, self._frames, self._pre, self._speech = False, [], [], 0
+    def _utterance(self, span: tuple[int, int]) -> Utterance:
+        samples = np.concatenate(self._kept) if self._kept else np.zeros(0, np.float32)
+        self._kept = []
+        end = (span[1] + 1) * self._bands.hop / self.rate
         return Utterance(samples, end - len(samples) / self.rate, end)
 
     def flush(self) -> list[Utterance]:
         """End of stream: an open utterance is closed and returned."""
-        return [self._close()] if self._active and self._frames else []
+        span = self._gate.close(self._frame - 1)
+        return [self._utterance(span)] if span is not None and self._kept else []
 
 
 def _smooth(score: np.ndarray, frames: int) -> np.ndarray:

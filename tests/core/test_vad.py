@@ -107,3 +107,18 @@ def test_the_segmenter_finds_each_word_of_a_session_in_a_noisy_room(words):
     assert per_10ms < 1e-3  # well under a millisecond per 10 ms of audio
 
 
+
+
+def test_a_word_after_digital_silence_is_heard_from_its_soft_onset(words):
+    """A virtual microphone gives exact zeros until the word: its first frames rise far above the
+    floor while still too quiet to be speech, and must not be taken for noise (they once lifted
+    the threshold above the whole word)."""
+    for rate in (8000, 16000):
+        w = np.interp(np.arange(int(len(words[3]) * rate / RATE)) * RATE / rate, np.arange(len(words[3])), words[3])
+        w = w * np.minimum(1.0, np.arange(w.size) / (0.08 * rate))  # 80 ms fade-in
+        w = (w * 10 ** (-50 / 20) / np.sqrt(np.mean(w ** 2))).astype(np.float32)  # a quiet voice: -50 dBFS
+        stream = np.concatenate([np.zeros(rate // 2, np.float32), w, np.zeros(rate, np.float32)])
+        seg = Segmenter(rate)
+        cuts = [u for i in range(0, stream.size, rate // 20) for u in seg.push(stream[i: i + rate // 20])]
+        cuts += seg.flush()
+        assert len(cuts) == 1 and cuts[0].start_s < 0.5 + w.size / rate / 2, (rate, cuts)
