@@ -109,18 +109,26 @@ def evaluate_examples(net: SpikingDigitNet, ex: Examples, enc: EncoderConfig, de
     return res
 
 
-def evaluate_model(model: str | Path | ModelFolder, split: str, data_dir: Path, *, device: str = "auto",
-                   cache_dir: Path | None = None, limit: int | None = None) -> dict[str, Any]:
-    """``snnapp evaluate``: the metrics of a model folder on ``split`` (val or test)."""
+def _model_and_examples(model: str | Path | ModelFolder, split: str, data_dir: Path, device: str,
+                        cache_dir: Path | None, limit: int | None) -> tuple[ModelFolder, SpikingDigitNet, torch.device,
+                                                                         Examples]:
+    """The model folder, its network on ``device`` and the examples of ``split`` as it was trained on them."""
     from snnapp.core.torch_model import build_net, resolve_device
 
     folder = model if isinstance(model, ModelFolder) else load_model(model)
     cfg = folder.config
     dev = resolve_device(device)
-    net = build_net(folder, dev)
     tr = cfg.training
     ex = load_examples(cfg.mode, split, data_dir, audio_cfg=cfg.audio, val_fraction=tr.get("val_fraction", 0.1),
                        seed=tr.get("seed", 0), limit=limit, cache_dir=cache_dir)
+    return folder, build_net(folder, dev), dev, ex
+
+
+def evaluate_model(model: str | Path | ModelFolder, split: str, data_dir: Path, *, device: str = "auto",
+                   cache_dir: Path | None = None, limit: int | None = None) -> dict[str, Any]:
+    """``snnapp evaluate``: the metrics of a model folder on ``split`` (val or test)."""
+    folder, net, dev, ex = _model_and_examples(model, split, data_dir, device, cache_dir, limit)
+    cfg = folder.config
     res = evaluate_examples(net, ex, cfg.encoder, dev, cfg.temperature)
     res.update(model=str(folder.path), mode=cfg.mode, split=split)
     return res
@@ -137,22 +145,16 @@ def evaluate_in_noise(model: str | Path | ModelFolder, data_dir: Path, kinds: tu
     from snnapp.core.errors import ConfigError
     from snnapp.core.features import noisy_features, speech_pool
     from snnapp.core.preprocess import AROUND_S, check_kinds
-    from snnapp.core.torch_model import build_net, resolve_device
-
     kinds = check_kinds(kinds)
     if not snrs or not all(np.isfinite(s) and -30 <= s <= 60 for s in snrs):
         raise ConfigError(f"SNRs must be between -30 and 60 dB, got {', '.join(map(str, snrs)) or 'none'}")
     folder = model if isinstance(model, ModelFolder) else load_model(model)
-    cfg = folder.config
-    if cfg.mode == "image":
+    if folder.config.mode == "image":
         raise ConfigError(f"{folder.path}: an image model hears nothing; noise is for audio and multimodal models")
-    dev = resolve_device(device)
-    net = build_net(folder, dev)
-    tr = cfg.training
-    ex = load_examples(cfg.mode, "test", data_dir, audio_cfg=cfg.audio, val_fraction=tr.get("val_fraction", 0.1),
-                       seed=tr.get("seed", 0), limit=limit, cache_dir=cache_dir)
+    folder, net, dev, ex = _model_and_examples(folder, "test", data_dir, device, cache_dir, limit)
+    cfg = folder.config
     assert ex.audio is not None
-    clips = list_fsdd(data_dir, "test")[: len(ex.audio)]
+    clips = list_fsdd(data_dir, "test")[: len(ex.audio)]  # the rows of ex.audio, in load_examples' order
     pool = speech_pool([c.path for c in list_fsdd(data_dir, "train")], cfg.audio.sample_rate, seed=seed)
     noisy = noisy_features([c.path for c in clips], cfg.audio, kinds, snrs, pool, seed=seed)
     clean = summarize(run_examples(net, ex, cfg.encoder, dev), ex.labels, cfg.temperature)["accuracy"]

@@ -18,11 +18,13 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from snnapp.core import vad
 from snnapp.core._atomic import shown, write_file
 from snnapp.core.preprocess import AudioConfig, audio_features, augment_waveform, load_wav, to_mono
 
@@ -61,13 +63,9 @@ def _map(fn: Callable[[Any], np.ndarray], jobs: list, talkers: list[np.ndarray],
 
 def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
     h = hashlib.sha256()
-    from dataclasses import asdict
-
-    from snnapp.core.vad import VAD_VERSION, VadConfig
-
     # the word's cut is part of the features: the detector's settings and version are in the key
-    vad = {"config": asdict(VadConfig()), "version": VAD_VERSION} if cfg.trim == "noise" else None
-    h.update(json.dumps({"audio": cfg.to_dict(), "vad": vad, "copies": copies, "seed": seed, "v": 2},
+    cut = {"config": asdict(vad.VadConfig()), "version": vad.VAD_VERSION} if cfg.trim == "noise" else None
+    h.update(json.dumps({"audio": cfg.to_dict(), "vad": cut, "copies": copies, "seed": seed, "v": 2},
                         sort_keys=True).encode())
     for p in paths:
         st = p.stat()

@@ -13,6 +13,7 @@ from ._defaults import (
     load_space,
     make_config,
 )
+from ._keep import best_trial
 from ._methods import (
     METHODS,
     BayesMethod,
@@ -54,7 +55,6 @@ from ._study import (
     StudyInterrupted,
     TuneOutcome,
     TuneSettings,
-    best_trial,
     open_study,
     run_study,
     trials_root,

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from snnapp.core._atomic import write_claimed
 from snnapp.core.errors import ConfigError
 
-from ._study import best_trial
+from ._keep import best_trial
 
 
 @dataclass

@@ -29,7 +29,7 @@ def test_loso_probe_on_one_speaker(tmp_path: Path, data_dir: Path, cache_dir: Pa
     assert res.exit_code == 2 and "bob" in res.output and "yweweler" in res.output
 
 
-def test_noise_around_the_word_lowers_accuracy_and_is_recorded(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+def test_noise_around_the_word_lowers_accuracy_and_a_probe_is_not_stored(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     import shutil
 
     from snnapp.core.modelio import load_model

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from snnapp.core.encoders import EncoderConfig
 from snnapp.core.errors import ConfigError, ModelError
-from snnapp.core.modelio import CONFIG, MAX_PARAMETERS, ModelConfig, _check_network, load_model, save_model
+from snnapp.core.modelio import CONFIG, MAX_PARAMETERS, ModelConfig, check_network, load_model, save_model
 from snnapp.core.network import NetworkConfig
 from snnapp.core.preprocess import AudioConfig, ImageConfig
 from snnapp.core.training import settings as all_settings
@@ -81,7 +81,7 @@ def _sane(cfg: ModelConfig) -> None:
     for section in ("network", "encoder", "audio", "image"):
         assert _finite_everywhere(d[section]), section
     assert math.isfinite(cfg.temperature) and cfg.temperature > 0
-    _check_network(cfg.network)
+    check_network(cfg.network)
     again = ModelConfig.from_dict(json.loads(json.dumps(d, allow_nan=False)), SOURCE)
     assert again == cfg
 
@@ -398,5 +398,5 @@ def test_max_parameters_bound_fits_the_shipped_models():
         folder = Path(__file__).resolve().parents[2] / "snnapp" / "assets" / "models" / mode
         if (folder / CONFIG).exists():
             cfg = ModelConfig.from_dict(json.loads((folder / CONFIG).read_text()), str(folder / CONFIG))
-            _check_network(cfg.network)
+            check_network(cfg.network)
     assert MAX_PARAMETERS >= 10_000_000

@@ -67,9 +67,9 @@ class NetworkConfig:
         # Sizes a network could really have, by the bounds a model folder's config.json must keep
         # (at most MAX_PARAMETERS weights): an absurd one is refused here, before anything is
         # allocated, wherever it comes from (train's options, a tuning space, code).
-        from snnapp.core.modelio import _check_network
+        from snnapp.core._modelconfig import check_network
 
-        _check_network(self)
+        check_network(self)
 
     @property
     def uses_image(self) -> bool:
