@@ -61,6 +61,11 @@ def _map(fn: Callable[[Any], np.ndarray], jobs: list, talkers: list[np.ndarray],
     return [fn(j) for j in jobs]
 
 
+def _name_seed(path: str | Path) -> int:
+    """A seed from a recording's name (not its position in a list, nor its folder)."""
+    return int.from_bytes(hashlib.sha256(os.fsencode(Path(path).name)).digest()[:4], "little")
+
+
 def _key(paths: list[Path], cfg: AudioConfig, copies: int, seed: int) -> str:
     h = hashlib.sha256()
     # the word's cut is part of the features: the detector's settings and version are in the key
@@ -83,7 +88,7 @@ def _one(args: tuple[str, dict, int, int]) -> np.ndarray:
         x = to_mono(data, rate, cfg.sample_rate)
         # Seeded per file (by name, not position): reordering the files changes nothing (adding some
         # changes only which talkers babble noise draws on).
-        name_seed = int.from_bytes(hashlib.sha256(os.fsencode(Path(path).name)).digest()[:4], "little")
+        name_seed = _name_seed(path)
         rng = np.random.default_rng([seed, name_seed])
         for _ in range(copies):
             y = augment_waveform(x, cfg.sample_rate, rng, pool=_POOL)
@@ -153,7 +158,7 @@ def _noisy_one(args: tuple[str, dict, tuple[str, ...], tuple[float, ...], int]) 
     path, cfg_dict, kinds, snrs, seed = args
     cfg = AudioConfig.from_dict(cfg_dict)
     x = to_mono(*load_wav(path), cfg.sample_rate)
-    name_seed = int.from_bytes(hashlib.sha256(os.fsencode(Path(path).name)).digest()[:4], "little")
+    name_seed = _name_seed(path)
     out = np.empty((len(kinds), len(snrs), cfg.n_frames, cfg.n_features), np.float32)
     for i, kind in enumerate(kinds):
         for j, snr in enumerate(snrs):
